@@ -1,0 +1,208 @@
+/**
+ * Runs commands against a decider's streams: load the stream (read and fold), decide, append
+ * the new events expecting the version that was read. When another writer appended in between,
+ * the append fails with `ConcurrencyError` and the whole cycle runs again, as the retry
+ * `Schedule` allows.
+ *
+ * ```ts
+ * import { CommandHandler, EventStore } from "effect-eventsourcing"
+ *
+ * const carts = CommandHandler.make(Cart.decider)
+ *
+ * const program = carts.handle(cartId, Cart.AddItem.make({ ... })).pipe(
+ *   Effect.provide(EventStore.layerMemory)
+ * )
+ * ```
+ *
+ * A retried command runs `decide` again on the fresh state, so an effectful `decide` should be
+ * safe to repeat.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as Decider from "./Decider.js"
+import type { AppendError, EventDecodeError, EventEncodeError, EventStoreError } from "./Errors.js"
+import { ConcurrencyError, StreamTypeMismatchError } from "./Errors.js"
+import type { RecordedEvent } from "./Events.js"
+import * as Events from "./Events.js"
+import { EventStore } from "./EventStore.js"
+import * as ExpectedVersion from "./ExpectedVersion.js"
+import * as Position from "./Position.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * How to retry a command that lost a race (`ConcurrencyError`): a `Schedule` over the error,
+   * or `false` to fail at once. Defaults to {@link defaultRetry}.
+   */
+  readonly retry?: Schedule.Schedule<unknown, ConcurrencyError> | false
+}
+
+/**
+ * The default retry: up to 3 more attempts, each at once. A conflict means the stream just
+ * moved on, so reloading it straight away is usually enough; pass a schedule with backoff for
+ * streams that many writers contend for.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRetry: Schedule.Schedule<number> = Schedule.recurs(3)
+
+/**
+ * A stream loaded through a decider: its state and the version it was folded to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Loaded<State> {
+  readonly state: State
+  /** The stream's version: the number of events folded (`0` for a new stream). */
+  readonly version: number
+  /** The position of the stream's latest event (`Position.start` for a new stream). */
+  readonly position: Position.Position
+}
+
+/**
+ * What a handled command did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Result<State, Event> {
+  /** The new events as stored; empty when the decider decided nothing should change. */
+  readonly events: ReadonlyArray<RecordedEvent<Event>>
+  /** The state after the new events. */
+  readonly state: State
+  /** The stream's version after the command. */
+  readonly version: number
+  /** The position of the stream's latest event after the command. */
+  readonly position: Position.Position
+}
+
+/**
+ * What loading a stream can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type LoadError = StreamTypeMismatchError | EventDecodeError | EventStoreError
+
+/**
+ * What handling a command can fail with, besides the decider's own errors.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type HandleError = LoadError | AppendError | EventEncodeError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommandHandler<State, Command, Event extends { readonly _tag: string }, E, R> {
+  readonly decider: Decider.Decider<State, Command, Event, E, R>
+  /** Loads a stream and folds it into the decider's state. */
+  readonly load: (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore>
+  /** Handles one command on one stream. */
+  readonly handle: (
+    streamId: string,
+    command: Command
+  ) => Effect.Effect<Result<State, Event>, E | HandleError, R | EventStore>
+}
+
+/**
+ * Loads a stream through a decider: reads its events, checks the stream type, decodes and
+ * folds them.
+ *
+ * @since 0.1.0
+ * @category loading
+ */
+export const load = <State, Event extends { readonly _tag: string }>(
+  decider: Decider.Decider<State, any, Event, any, any>
+): (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore> => {
+  const decode = Events.decoder(decider.events)
+  return (streamId) =>
+    Effect.flatMap(EventStore, (store) =>
+      store.readStream(streamId).pipe(
+        Stream.runFoldEffect(
+          { state: decider.initialState, version: 0, position: Position.start } as Loaded<State>,
+          (loaded, recorded): Effect.Effect<Loaded<State>, StreamTypeMismatchError | EventDecodeError> => {
+            if (recorded.streamType !== decider.streamType) {
+              return Effect.fail(
+                new StreamTypeMismatchError({
+                  streamId,
+                  expectedType: decider.streamType,
+                  actualType: recorded.streamType
+                })
+              )
+            }
+            return Either.map(decode(recorded), (event) => ({
+              state: decider.evolve(loaded.state, event.data),
+              version: recorded.version,
+              position: recorded.position
+            }))
+          }
+        )
+      ))
+}
+
+/**
+ * Builds the command handler of a decider.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <State, Command, Event extends { readonly _tag: string }, E, R>(
+  decider: Decider.Decider<State, Command, Event, E, R>,
+  options?: Options
+): CommandHandler<State, Command, Event, E, R> => {
+  const loadStream = load(decider)
+  const encode = Events.encoder(decider.events, decider.streamType)
+  const retry = options?.retry ?? defaultRetry
+
+  const attempt = (streamId: string, command: Command) =>
+    Effect.gen(function*() {
+      const loaded = yield* loadStream(streamId)
+      const decided = yield* Decider.decide(decider, command, loaded.state)
+      if (decided.length === 0) {
+        return { events: [], ...loaded }
+      }
+      const newEvents = yield* Effect.forEach(decided, (event) => encode(event))
+      const store = yield* EventStore
+      const appended = yield* store.append({
+        streamId,
+        streamType: decider.streamType,
+        expectedVersion: ExpectedVersion.exact(loaded.version),
+        events: newEvents
+      })
+      return {
+        events: appended.events.map((recorded, index) => ({ ...recorded, data: decided[index]! })),
+        state: Decider.fold(decider, decided, loaded.state),
+        version: appended.version,
+        position: appended.position
+      }
+    })
+
+  return {
+    decider,
+    load: loadStream,
+    handle: retry === false
+      ? attempt
+      : (streamId, command) =>
+        // Only a lost race is retried: every other failure leaves the retry loop as a value.
+        attempt(streamId, command).pipe(
+          Effect.map(Either.right),
+          Effect.catchAll((error) =>
+            error instanceof ConcurrencyError ? Effect.fail(error) : Effect.succeed(Either.left(error))
+          ),
+          Effect.retry(retry),
+          Effect.flatMap((outcome) => outcome)
+        )
+  }
+}

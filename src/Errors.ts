@@ -1,0 +1,130 @@
+/**
+ * The typed failures of the event store and of the typed layer above it.
+ *
+ * Each carries the facts needed to act on it and a readable `message`. Infrastructure failures
+ * ({@link EventStoreError}) wrap their cause; the others describe a rule that was broken and
+ * never mean that anything was stored.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import * as ExpectedVersion from "./ExpectedVersion.js"
+
+/**
+ * Another writer changed the stream after the version this append expected: nothing of the
+ * append was stored. Re-read the stream and decide again (the command handler does this).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConcurrencyError extends Schema.TaggedError<ConcurrencyError>()("ConcurrencyError", {
+  streamId: Schema.String,
+  expectedVersion: ExpectedVersion.ExpectedVersion,
+  actualVersion: Schema.Number
+}) {
+  override get message(): string {
+    return `Concurrency conflict on stream ${JSON.stringify(this.streamId)}: expected ${
+      ExpectedVersion.format(this.expectedVersion)
+    }, found version ${this.actualVersion}`
+  }
+}
+
+/**
+ * The stream exists with another stream type than the one being appended or loaded.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StreamTypeMismatchError extends Schema.TaggedError<StreamTypeMismatchError>()(
+  "StreamTypeMismatchError",
+  {
+    streamId: Schema.String,
+    expectedType: Schema.String,
+    actualType: Schema.String
+  }
+) {
+  override get message(): string {
+    return `Stream ${JSON.stringify(this.streamId)} has type ${JSON.stringify(this.actualType)}, not ${
+      JSON.stringify(this.expectedType)
+    }`
+  }
+}
+
+/**
+ * A stored event could not be decoded with the Schema it is read with: its data is not valid
+ * JSON, its type is unknown to the Schema, or its data does not match it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("EventDecodeError", {
+  streamId: Schema.String,
+  version: Schema.Number,
+  eventType: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Cannot decode event ${JSON.stringify(this.eventType)} at version ${this.version} of stream ${
+      JSON.stringify(this.streamId)
+    }: ${this.reason}`
+  }
+}
+
+/**
+ * An event produced by the application does not encode with its Schema, so it cannot be stored.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EventEncodeError extends Schema.TaggedError<EventEncodeError>()("EventEncodeError", {
+  streamType: Schema.String,
+  eventType: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Cannot encode event ${JSON.stringify(this.eventType)} for stream type ${
+      JSON.stringify(this.streamType)
+    }: ${this.reason}`
+  }
+}
+
+/**
+ * An append was malformed (an empty stream id or type, an invalid expected version, an event
+ * whose data is not JSON, the same stream twice in one call): nothing was stored.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidAppendError extends Schema.TaggedError<InvalidAppendError>()("InvalidAppendError", {
+  streamId: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid append to stream ${JSON.stringify(this.streamId)}: ${this.reason}`
+  }
+}
+
+/**
+ * The storage failed (connection lost, disk full, a driver error): the operation did not
+ * complete, and an append that fails this way stored nothing.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EventStoreError extends Schema.TaggedError<EventStoreError>()("EventStoreError", {
+  operation: Schema.String,
+  cause: Schema.Defect
+}) {
+  override get message(): string {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `Event store failed to ${this.operation}: ${cause}`
+  }
+}
+
+/**
+ * What an append can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AppendError = ConcurrencyError | StreamTypeMismatchError | InvalidAppendError | EventStoreError

@@ -1,0 +1,162 @@
+/**
+ * The event store service: append events to streams under optimistic concurrency, read a
+ * stream, read the global order.
+ *
+ * It works on events in their stored form ({@link NewEvent}, {@link RecordedEvent} with JSON
+ * data), so one service serves every aggregate; typed access for one decider comes from its
+ * Schema (see `CommandHandler` and `Events.decoder`). Backends are layers: `layerMemory` here,
+ * the SQL backends in their own modules.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Stream from "effect/Stream"
+import type { AppendError, EventDecodeError, EventStoreError } from "./Errors.js"
+import type { NewEvent, RecordedEvent } from "./Events.js"
+import type { ExpectedVersion } from "./ExpectedVersion.js"
+import * as MemoryEventStore from "./internal/memoryEventStore.js"
+import type { Position } from "./Position.js"
+
+/**
+ * Events to append to one stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendRequest {
+  readonly streamId: string
+  /** The stream's type: recorded when the stream is created, checked on every later append. */
+  readonly streamType: string
+  /** The optimistic-concurrency check; see `ExpectedVersion`. */
+  readonly expectedVersion: ExpectedVersion
+  /**
+   * The events, in order. An empty list stores nothing but still checks the expected version
+   * and the stream type, so it can assert a stream's version.
+   */
+  readonly events: ReadonlyArray<NewEvent>
+}
+
+/**
+ * What one stream looks like after an append.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendResult {
+  readonly streamId: string
+  /** The stream's version after the append: the version to expect next time. */
+  readonly version: number
+  /**
+   * The global position of the stream's last event after the append: the append's own position
+   * when it stored events, otherwise that of the stream's latest event (`Position.start` for a
+   * stream that does not exist). Waiting for a reader to reach it is read-your-writes.
+   */
+  readonly position: Position
+  /** The events as stored, with their versions, ids, actor, timestamp and metadata. */
+  readonly events: ReadonlyArray<RecordedEvent>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadStreamOptions {
+  /** `"forward"` (the default) from the first version up, or `"backward"` from the latest down. */
+  readonly direction?: "forward" | "backward"
+  /**
+   * The first version to read (inclusive). Forward it defaults to `1`; backward to the stream's
+   * latest version.
+   */
+  readonly from?: number
+  /** The most events to read. */
+  readonly limit?: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadAllOptions {
+  /** Read the events after this position; defaults to `Position.start` (everything). */
+  readonly after?: Position
+  /**
+   * How many events to fetch per round trip (default {@link defaultBatchSize}). A batch always
+   * ends on a whole append, so it may hold more events when one append stored more than this.
+   */
+  readonly batchSize?: number
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBatchSize = 500
+
+/**
+ * What a read can fail with: the storage failed, or a stored event is not readable JSON.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ReadError = EventStoreError | EventDecodeError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventStore {
+  /**
+   * Appends events to one stream if its version satisfies the expected version, atomically:
+   * all of them or none.
+   */
+  readonly append: (request: AppendRequest) => Effect.Effect<AppendResult, AppendError>
+  /**
+   * Appends to several streams at once, atomically and at one global position ("published
+   * together"): every stream's expected version must hold, or nothing is stored. A stream may
+   * appear only once.
+   */
+  readonly appendMany: (
+    requests: ReadonlyArray<AppendRequest>
+  ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError>
+  /** Reads one stream's events in version order, or in reverse. A missing stream is empty. */
+  readonly readStream: (
+    streamId: string,
+    options?: ReadStreamOptions
+  ) => Stream.Stream<RecordedEvent, ReadError>
+  /**
+   * Reads the global order after a position, in batches, up to the latest event visible when
+   * each batch is read, then ends. Every event appears once, in the same order for every reader.
+   */
+  readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, ReadError>
+  /** A stream's current version: the number of its events, `0` if it does not exist. */
+  readonly streamVersion: (streamId: string) => Effect.Effect<number, EventStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const EventStore: Context.Tag<EventStore, EventStore> = Context.GenericTag<EventStore>(
+  "effect-eventsourcing/EventStore"
+)
+
+/**
+ * An event store in memory: the full contract, safe under concurrent fibers, for tests and
+ * demos. Event data and metadata are kept as JSON text, as a database would keep them, so what
+ * a test reads back is what a SQL backend would return. Timestamps come from the `Clock`, so
+ * `TestClock` controls them.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<EventStore> = MemoryEventStore.make
+
+/**
+ * The in-memory event store as a layer; every build of the layer starts empty.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, makeMemory)

@@ -1,0 +1,146 @@
+/**
+ * Given / when / then tests for deciders, with no event store: given the events already in a
+ * stream, when a command is handled, then these events are decided, or this error.
+ *
+ * Each check is an Effect that fails the test (with an `AssertionError` showing both sides)
+ * when the expectation does not hold, so it runs directly in `it.effect` from `@effect/vitest`:
+ *
+ * ```ts
+ * import { it } from "@effect/vitest"
+ * import { Testing } from "effect-eventsourcing"
+ *
+ * const cart = Testing.decider(Cart.decider)
+ *
+ * it.effect("adds an item", () =>
+ *   cart.given([created]).when(addItem).thenEvents([itemAdded]))
+ *
+ * it.effect("rejects a negative quantity", () =>
+ *   cart.given([created]).when(addMinusOne).thenFails(new Cart.InvalidQuantity({ quantity: -1 })))
+ * ```
+ *
+ * Events are compared in their encoded (stored) form, so the check also proves that the
+ * decided events encode with the decider's Schema.
+ *
+ * @since 0.1.0
+ */
+import { AssertionError, deepStrictEqual } from "node:assert"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Equal from "effect/Equal"
+import * as Schema from "effect/Schema"
+import * as Decider from "./Decider.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Given<State, Command, Event extends { readonly _tag: string }, E, R> {
+  /** The command to handle after the given events. */
+  readonly when: (command: Command) => When<State, Event, E, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface When<State, Event extends { readonly _tag: string }, E, R> {
+  /** Succeeds when the command decides exactly these events (`[]`: no change). */
+  readonly thenEvents: (expected: ReadonlyArray<Event>) => Effect.Effect<void, never, R>
+  /** Succeeds when the state after the given and the decided events equals `expected`. */
+  readonly thenState: (expected: State) => Effect.Effect<void, never, R>
+  /**
+   * Succeeds when the command fails with an error equal to `expected` (same tag and fields),
+   * or, given a function, with an error for which it does not throw or return `false`.
+   */
+  readonly thenFails: (expected: E | ((error: E) => boolean | void)) => Effect.Effect<void, never, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeciderSpecification<State, Command, Event extends { readonly _tag: string }, E, R> {
+  /** The events already in the stream, oldest first. */
+  readonly given: (events: ReadonlyArray<Event>) => Given<State, Command, Event, E, R>
+}
+
+/**
+ * Starts a given / when / then specification of a decider.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const decider = <State, Command, Event extends { readonly _tag: string }, E, R>(
+  self: Decider.Decider<State, Command, Event, E, R>
+): DeciderSpecification<State, Command, Event, E, R> => {
+  const encode = Schema.encodeEither(Schema.Array(self.events))
+  const encoded = (events: ReadonlyArray<Event>, which: string): unknown =>
+    Either.getOrElse(encode(events), (error) => {
+      throw new AssertionError({ message: `The ${which} events do not encode with the decider's Schema:\n${error.message}` })
+    })
+
+  return {
+    given: (history) => ({
+      when: (command) => {
+        const state = Decider.fold(self, history)
+        const decided = Effect.either(Decider.decide(self, command, state))
+        const succeeded = (what: string) =>
+          Effect.flatMap(decided, (outcome) =>
+            Either.isRight(outcome)
+              ? Effect.succeed(outcome.right)
+              : Effect.die(
+                new AssertionError({
+                  message: `Expected ${what}, but the command failed with ${describe(outcome.left)}`,
+                  actual: outcome.left
+                })
+              ))
+        return {
+          thenEvents: (expected) =>
+            Effect.flatMap(succeeded("events"), (events) =>
+              Effect.sync(() =>
+                deepStrictEqual(
+                  encoded(events, "decided"),
+                  encoded(expected, "expected"),
+                  "The command decided other events than expected"
+                )
+              )),
+          thenState: (expected) =>
+            Effect.flatMap(succeeded("a state"), (events) =>
+              Effect.sync(() =>
+                deepStrictEqual(
+                  Decider.fold(self, events, state),
+                  expected,
+                  "The state after the command is not the expected state"
+                )
+              )),
+          thenFails: (expected) =>
+            Effect.flatMap(decided, (outcome) =>
+              Effect.sync(() => {
+                if (Either.isRight(outcome)) {
+                  throw new AssertionError({
+                    message: `Expected the command to fail, but it decided ${
+                      outcome.right.length === 0 ? "no events" : JSON.stringify(encoded(outcome.right, "decided"))
+                    }`
+                  })
+                }
+                const error = outcome.left
+                if (typeof expected === "function") {
+                  if ((expected as (error: E) => boolean | void)(error) === false) {
+                    throw new AssertionError({ message: `The command failed with an unexpected error: ${describe(error)}` })
+                  }
+                } else if (!Equal.equals(error, expected)) {
+                  deepStrictEqual(fields(error), fields(expected), "The command failed with another error than expected")
+                }
+              }))
+        }
+      }
+    })
+  }
+}
+
+/** An error's tag and own fields, the part of it that two equal errors share. */
+const fields = (error: unknown): unknown =>
+  typeof error === "object" && error !== null ? { _tag: (error as { _tag?: unknown })._tag, ...error } : error
+
+const describe = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : JSON.stringify(error) ?? String(error)

@@ -1,0 +1,32 @@
+/**
+ * Event sourcing and CQRS on Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as CommandHandler from "./CommandHandler.js"
+
+/** @since 0.1.0 */
+export * as Decider from "./Decider.js"
+
+/** @since 0.1.0 */
+export * as Errors from "./Errors.js"
+
+/** @since 0.1.0 */
+export * as Events from "./Events.js"
+
+/** @since 0.1.0 */
+export * as EventStore from "./EventStore.js"
+
+/** @since 0.1.0 */
+export * as ExpectedVersion from "./ExpectedVersion.js"
+
+/** @since 0.1.0 */
+export * as Metadata from "./Metadata.js"
+
+/** @since 0.1.0 */
+export * as Position from "./Position.js"
+
+/** @since 0.1.0 */
+export * as Testing from "./Testing.js"

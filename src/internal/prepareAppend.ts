@@ -1,0 +1,89 @@
+/**
+ * Validation and serialisation of appends, shared by every backend so they reject the same
+ * input with the same errors before touching storage.
+ */
+import * as Either from "effect/Either"
+import { InvalidAppendError } from "../Errors.js"
+import type { AppendRequest } from "../EventStore.js"
+import * as ExpectedVersion from "../ExpectedVersion.js"
+import type { EventMetadata } from "../Metadata.js"
+
+/** One event ready to store: ids resolved, data and metadata as JSON text. */
+export interface PreparedEvent {
+  readonly id: string
+  readonly type: string
+  readonly data: string
+  readonly actor: string
+  readonly metadata: string
+}
+
+export interface PreparedAppend {
+  readonly streamId: string
+  readonly streamType: string
+  readonly expectedVersion: ExpectedVersion.ExpectedVersion
+  readonly events: ReadonlyArray<PreparedEvent>
+}
+
+/** The actor and metadata the context gives to every event of an append. */
+export interface AppendContext {
+  readonly actor: string
+  readonly metadata: EventMetadata
+}
+
+export const prepareAppends = (
+  requests: ReadonlyArray<AppendRequest>,
+  context: AppendContext,
+  makeId: () => string
+): Either.Either<ReadonlyArray<PreparedAppend>, InvalidAppendError> => {
+  const seen = new Set<string>()
+  const prepared: Array<PreparedAppend> = []
+  for (const request of requests) {
+    const invalid = (reason: string) => Either.left(new InvalidAppendError({ streamId: String(request.streamId), reason }))
+    if (typeof request.streamId !== "string" || request.streamId.length === 0) {
+      return invalid("the stream id must be a non-empty string")
+    }
+    if (seen.has(request.streamId)) return invalid("the stream appears more than once in one append")
+    seen.add(request.streamId)
+    if (typeof request.streamType !== "string" || request.streamType.length === 0) {
+      return invalid("the stream type must be a non-empty string")
+    }
+    if (!ExpectedVersion.isValid(request.expectedVersion)) {
+      return invalid(`the expected version ${String(request.expectedVersion)} is not a non-negative integer`)
+    }
+    const events: Array<PreparedEvent> = []
+    const ids = new Set<string>()
+    for (const [index, event] of request.events.entries()) {
+      const where = `event ${index + 1} (${JSON.stringify(event.type)})`
+      if (typeof event.type !== "string" || event.type.length === 0) {
+        return invalid(`event ${index + 1} has no type`)
+      }
+      const data = toJson(event.data)
+      if (data === undefined) return invalid(`${where} has data that is not JSON`)
+      const metadata = toJson({ ...context.metadata, ...event.metadata })
+      if (metadata === undefined) return invalid(`${where} has metadata that is not JSON`)
+      const id = event.id ?? makeId()
+      if (typeof id !== "string" || id.length === 0) return invalid(`${where} has an empty id`)
+      if (ids.has(id)) return invalid(`${where} repeats the id ${JSON.stringify(id)}`)
+      ids.add(id)
+      const actor = event.actor ?? context.actor
+      if (typeof actor !== "string" || actor.length === 0) return invalid(`${where} has an empty actor`)
+      events.push({ id, type: event.type, data, actor, metadata })
+    }
+    prepared.push({
+      streamId: request.streamId,
+      streamType: request.streamType,
+      expectedVersion: request.expectedVersion,
+      events
+    })
+  }
+  return Either.right(prepared)
+}
+
+/** JSON text of a value, or `undefined` when it has none (undefined, a function, a bigint, a cycle). */
+const toJson = (value: unknown): string | undefined => {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return undefined
+  }
+}
