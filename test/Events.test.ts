@@ -1,0 +1,97 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Either, Schema } from "effect"
+import { Errors, Events, Position } from "effect-eventsourcing"
+
+const Opened = Schema.TaggedStruct("Opened", { at: Schema.Date })
+class Closed extends Schema.TaggedClass<Closed>()("Closed", { reason: Schema.String }) {}
+const Event = Schema.Union(Opened, Closed)
+
+const recorded = (type: string, data: unknown): Events.RecordedEvent => ({
+  id: "id-1",
+  streamId: "door-1",
+  streamType: "door",
+  version: 3,
+  position: Position.make(9n),
+  type,
+  data,
+  actor: "system",
+  timestamp: new Date(0),
+  metadata: {}
+})
+
+describe("Events", () => {
+  it("lists the event types of a union of tagged structs and classes", () => {
+    expect(Events.eventTypes(Event)).toEqual(new Set(["Opened", "Closed"]))
+    expect(Events.eventTypes(Opened)).toEqual(new Set(["Opened"]))
+    expect(Events.eventTypes(Schema.Unknown)).toBeUndefined()
+  })
+
+  it("encodes an event to its type and the rest of its encoded form", () => {
+    const encode = Events.encoder(Event, "door")
+    expect(encode(Opened.make({ at: new Date("2024-01-02T03:04:05.000Z") }))).toEqual(
+      Either.right({ type: "Opened", data: { at: "2024-01-02T03:04:05.000Z" } })
+    )
+    expect(encode(new Closed({ reason: "wind" }))).toEqual(Either.right({ type: "Closed", data: { reason: "wind" } }))
+    const invalid = encode({ _tag: "Opened", at: "not a date" } as never)
+    expect(Either.isLeft(invalid) && invalid.left).toBeInstanceOf(Errors.EventEncodeError)
+  })
+
+  it("decodes stored data back to the typed event, keeping the envelope", () => {
+    const decode = Events.decoder(Event)
+    const opened = decode(recorded("Opened", { at: "2024-01-02T03:04:05.000Z" }))
+    expect(opened).toEqual(
+      Either.right({ ...recorded("Opened", null), data: { _tag: "Opened", at: new Date("2024-01-02T03:04:05.000Z") } })
+    )
+    const closed = decode(recorded("Closed", { reason: "wind" }))
+    expect(Either.isRight(closed) && closed.right.data).toBeInstanceOf(Closed)
+  })
+
+  it("decodes an event stored with null data as one without fields", () => {
+    const Emptied = Schema.TaggedStruct("Emptied", {})
+    expect(Events.decoder(Emptied)(recorded("Emptied", null))).toEqual(
+      Either.right({ ...recorded("Emptied", null), data: { _tag: "Emptied" } })
+    )
+  })
+
+  it("fails with EventDecodeError naming the stream, version and type", () => {
+    const decode = Events.decoder(Event)
+    const failures = [
+      recorded("Opened", { at: 12 }),
+      recorded("Opened", "2024-01-02"),
+      recorded("Opened", [1]),
+      recorded("Slammed", {})
+    ].map((event) => Either.flip(decode(event)))
+    for (const failure of failures) {
+      const error = Either.getOrThrow(failure)
+      expect(error).toBeInstanceOf(Errors.EventDecodeError)
+      expect(error).toMatchObject({ streamId: "door-1", version: 3 })
+      expect(error.message).toContain(`version 3 of stream "door-1"`)
+    }
+    expect(Either.getOrThrow(failures[3]!).reason).toContain(`not one of "Opened", "Closed"`)
+  })
+})
+
+describe("Position", () => {
+  it("orders by transaction, then sequence", () => {
+    const positions = [Position.make(5n, 2n), Position.make(9n, 1n), Position.make(1n, 2n), Position.start]
+    expect([...positions].sort(Position.Order)).toEqual([
+      Position.start,
+      Position.make(9n, 1n),
+      Position.make(1n, 2n),
+      Position.make(5n, 2n)
+    ])
+    expect(Position.isAfter(Position.make(1n), Position.start)).toBe(true)
+    expect(Position.isAfter(Position.make(1n), Position.make(1n))).toBe(false)
+    expect(Position.max(Position.make(3n), Position.make(2n, 1n))).toEqual(Position.make(2n, 1n))
+  })
+
+  it("round-trips through its text form", () => {
+    const position = Position.make(18_446_744_073_709_551_615n, 42n)
+    expect(Position.toString(position)).toBe("42:18446744073709551615")
+    expect(Position.fromString(Position.toString(position))).toEqual(Either.right(position))
+    expect(Schema.encodeSync(Position.FromString)(Position.make(7n))).toBe("0:7")
+    for (const text of ["", "7", "a:1", "1:-2", "1:2:3"]) {
+      expect(Either.isLeft(Position.fromString(text))).toBe(true)
+    }
+  })
+})

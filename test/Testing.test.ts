@@ -1,0 +1,61 @@
+import { describe, expect, it } from "@effect/vitest"
+import { AssertionError } from "node:assert"
+import { Cause, Data, Effect, Exit, Option, Schema } from "effect"
+import { Decider, Testing } from "effect-eventsourcing"
+
+const Switched = Schema.TaggedStruct("Switched", { on: Schema.Boolean })
+class AlreadyOn extends Data.TaggedError("AlreadyOn")<{ readonly since: number }> {}
+
+const light = Testing.decider(Decider.make({
+  streamType: "light",
+  events: Switched,
+  initialState: { on: false, switches: 0 },
+  decide: (command: "on" | "off", state: { readonly on: boolean; readonly switches: number }) =>
+    command === "on" && state.on
+      ? Effect.fail(new AlreadyOn({ since: state.switches }))
+      : command === "on" || state.on
+      ? [Switched.make({ on: command === "on" })]
+      : [],
+  evolve: (state, event) => ({ on: event.on, switches: state.switches + 1 })
+}))
+
+/** The assertion failure an expectation died with, or `undefined` if it held. */
+const failure = <E>(check: Effect.Effect<void, E>) =>
+  Effect.map(Effect.exit(check), (exit) =>
+    Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.dieOption(exit.cause)))
+
+describe("Testing.decider", () => {
+  it.effect("passes when the expectation holds", () =>
+    Effect.gen(function*() {
+      yield* light.given([]).when("on").thenEvents([Switched.make({ on: true })])
+      yield* light.given([]).when("off").thenEvents([])
+      yield* light.given([Switched.make({ on: true })]).when("off").thenState({ on: false, switches: 2 })
+      yield* light.given([Switched.make({ on: true })]).when("on").thenFails(new AlreadyOn({ since: 1 }))
+      yield* light.given([Switched.make({ on: true })]).when("on").thenFails((error) => error.since === 1)
+    }))
+
+  it.effect("fails the test, showing both sides, when the expectation does not hold", () =>
+    Effect.gen(function*() {
+      const wrongEvents = yield* failure(light.given([]).when("on").thenEvents([Switched.make({ on: false })]))
+      expect(wrongEvents).toBeInstanceOf(AssertionError)
+      expect((wrongEvents as AssertionError).actual).toEqual([{ _tag: "Switched", on: true }])
+      expect((wrongEvents as AssertionError).expected).toEqual([{ _tag: "Switched", on: false }])
+
+      const wrongState = yield* failure(light.given([]).when("on").thenState({ on: true, switches: 7 }))
+      expect(wrongState).toBeInstanceOf(AssertionError)
+
+      const unexpectedError = yield* failure(light.given([Switched.make({ on: true })]).when("on").thenEvents([]))
+      expect(String(unexpectedError)).toContain("AlreadyOn")
+
+      const noError = yield* failure(light.given([]).when("on").thenFails(new AlreadyOn({ since: 0 })))
+      expect(String(noError)).toContain(`decided [{"_tag":"Switched","on":true}]`)
+
+      const otherError = yield* failure(
+        light.given([Switched.make({ on: true })]).when("on").thenFails(new AlreadyOn({ since: 5 }))
+      )
+      expect(otherError).toBeInstanceOf(AssertionError)
+
+      const refused = yield* failure(light.given([Switched.make({ on: true })]).when("on").thenFails(() => false))
+      expect(refused).toBeInstanceOf(AssertionError)
+    }))
+})

@@ -1,0 +1,518 @@
+/**
+ * The EventStore contract: written once against the service interface and run for every
+ * backend layer. Each test works on streams of its own (random ids), so backends may share one
+ * store across the whole suite.
+ */
+import { expect, layer } from "@effect/vitest"
+import { Chunk, Deferred, Effect, Either, Exit, Layer, Ref, Stream, TestServices } from "effect"
+import { Errors, EventStore, ExpectedVersion, Metadata, Position } from "effect-eventsourcing"
+import type { Events } from "effect-eventsourcing"
+
+const newStreamId = (label: string) => `${label}-${crypto.randomUUID()}`
+
+const event = (type: string, data: unknown = {}): Events.NewEvent => ({ type, data })
+
+const events = (count: number, type = "Happened") =>
+  Array.from({ length: count }, (_, index) => event(type, { index }))
+
+/** Resolves once `parties` fibers have arrived, so they all pass a point before any goes on. */
+const makeBarrier = (parties: number) =>
+  Effect.gen(function*() {
+    const arrived = yield* Ref.make(0)
+    const open = yield* Deferred.make<void>()
+    return Effect.flatMap(Ref.updateAndGet(arrived, (count) => count + 1), (count) =>
+      count === parties ? Deferred.succeed(open, undefined) : Deferred.await(open))
+  })
+
+const readStream = (streamId: string, options?: EventStore.ReadStreamOptions) =>
+  Effect.flatMap(EventStore.EventStore, (store) => Stream.runCollect(store.readStream(streamId, options))).pipe(
+    Effect.map(Chunk.toReadonlyArray)
+  )
+
+const readAllAfter = (after: Position.Position, batchSize?: number) =>
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) =>
+      Stream.runCollect(store.readAll(batchSize === undefined ? { after } : { after, batchSize }))
+  ).pipe(Effect.map(Chunk.toReadonlyArray))
+
+/** The position of a fresh marker append: reading after it reads what the test appends next. */
+const currentPosition = Effect.flatMap(EventStore.EventStore, (store) =>
+  Effect.map(
+    store.append({
+      streamId: newStreamId("marker"),
+      streamType: "marker",
+      expectedVersion: ExpectedVersion.noStream,
+      events: [event("Marked")]
+    }),
+    (result) => result.position
+  ))
+
+const append = (
+  streamId: string,
+  expectedVersion: ExpectedVersion.ExpectedVersion,
+  newEvents: ReadonlyArray<Events.NewEvent>,
+  streamType = "thing"
+) => Effect.flatMap(EventStore.EventStore, (store) => store.append({ streamId, streamType, expectedVersion, events: newEvents }))
+
+export const eventStoreContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventStore, E>) =>
+  layer(storeLayer)(`EventStore contract: ${name}`, (methods) => {
+    // The contract runs on the real clock: SQL backends stamp events with real time, and races
+    // need real scheduling. (`excludeTestServices` would do this, but in @effect/vitest 0.30.0 it
+    // leaves the live Clock in place for later tests of the same file.)
+    const it = {
+      effect: <A, E2>(name: string, body: () => Effect.Effect<A, E2, EventStore.EventStore>) =>
+        methods.effect(name, () => TestServices.provideLive(body()))
+    }
+    it.effect("appends to a new stream and records every fact of each event", () =>
+      Effect.gen(function*() {
+        const streamId = newStreamId("new")
+        const before = Date.now()
+        const result = yield* append(streamId, ExpectedVersion.noStream, [
+          event("Opened", { owner: "ada", tags: ["a", "b"], nested: { n: 1.5, ok: true, none: null } }),
+          { type: "Renamed", data: { to: "b" }, id: "custom-id", metadata: { correlationId: "c-1", source: "test" } }
+        ])
+        const after = Date.now()
+        expect(result.streamId).toBe(streamId)
+        expect(result.version).toBe(2)
+        expect(result.events.map((recorded) => recorded.version)).toEqual([1, 2])
+        expect(result.events.every((recorded) => Position.equals(recorded.position, result.position))).toBe(true)
+
+        const stored = yield* readStream(streamId)
+        expect(stored).toEqual(result.events)
+        const [opened, renamed] = stored
+        expect(opened).toMatchObject({
+          streamId,
+          streamType: "thing",
+          version: 1,
+          type: "Opened",
+          data: { owner: "ada", tags: ["a", "b"], nested: { n: 1.5, ok: true, none: null } },
+          actor: Metadata.defaultActor,
+          metadata: {}
+        })
+        expect(renamed).toMatchObject({
+          id: "custom-id",
+          version: 2,
+          type: "Renamed",
+          data: { to: "b" },
+          metadata: { correlationId: "c-1", source: "test" }
+        })
+        expect(opened!.id).not.toBe(renamed!.id)
+        expect(opened!.id.length).toBeGreaterThan(0)
+        // The protocol keeps timestamps as days since the epoch to 7 decimals (about 9 ms).
+        expect(opened!.timestamp.getTime()).toBeGreaterThanOrEqual(before - 20)
+        expect(opened!.timestamp.getTime()).toBeLessThanOrEqual(after + 20)
+        expect(yield* Effect.flatMap(EventStore.EventStore, (store) => store.streamVersion(streamId))).toBe(2)
+      }))
+
+    it.effect("reports version 0 and no events for a stream that does not exist", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const streamId = newStreamId("missing")
+        expect(yield* store.streamVersion(streamId)).toBe(0)
+        expect(yield* readStream(streamId)).toEqual([])
+        expect(yield* readStream(streamId, { direction: "backward" })).toEqual([])
+      }))
+
+    it.effect("enforces every expected-version variant and stores nothing when one fails", () =>
+      Effect.gen(function*() {
+        const fresh = newStreamId("fresh")
+        const existing = newStreamId("existing")
+        yield* append(existing, ExpectedVersion.noStream, events(3))
+
+        const conflict = (
+          streamId: string,
+          expectedVersion: ExpectedVersion.ExpectedVersion,
+          actualVersion: number
+        ) =>
+          Effect.gen(function*() {
+            const before = yield* readStream(streamId)
+            const error = yield* Effect.flip(append(streamId, expectedVersion, events(2)))
+            expect(error).toBeInstanceOf(Errors.ConcurrencyError)
+            expect(error).toMatchObject({ _tag: "ConcurrencyError", streamId, expectedVersion, actualVersion })
+            expect(error.message).toContain(streamId)
+            expect(yield* readStream(streamId)).toEqual(before)
+          })
+
+        // Failing variants, on a stream that does not exist and on one at version 3.
+        yield* conflict(fresh, ExpectedVersion.streamExists, 0)
+        yield* conflict(fresh, ExpectedVersion.exact(1), 0)
+        yield* conflict(existing, ExpectedVersion.noStream, 3)
+        yield* conflict(existing, ExpectedVersion.exact(0), 3)
+        yield* conflict(existing, ExpectedVersion.exact(2), 3)
+        yield* conflict(existing, ExpectedVersion.exact(4), 3)
+        expect(yield* readStream(fresh)).toEqual([])
+
+        // Succeeding variants.
+        expect((yield* append(existing, ExpectedVersion.exact(3), events(1))).version).toBe(4)
+        expect((yield* append(existing, ExpectedVersion.streamExists, events(1))).version).toBe(5)
+        expect((yield* append(existing, ExpectedVersion.any, events(2))).version).toBe(7)
+        expect((yield* append(fresh, ExpectedVersion.exact(0), events(1))).version).toBe(1)
+        const anyOnNew = newStreamId("any")
+        expect((yield* append(anyOnNew, ExpectedVersion.any, events(2))).version).toBe(2)
+        const noStreamOnNew = newStreamId("no-stream")
+        expect((yield* append(noStreamOnNew, ExpectedVersion.noStream, events(1))).version).toBe(1)
+
+        const versions = (yield* readStream(existing)).map((recorded) => recorded.version)
+        expect(versions).toEqual([1, 2, 3, 4, 5, 6, 7])
+      }))
+
+    it.effect("lets exactly one of many concurrent writers win each version", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const streamId = newStreamId("race")
+        const writers = 12
+        const rounds = 8
+        for (let round = 0; round < rounds; round++) {
+          const barrier = yield* makeBarrier(writers)
+          const outcomes = yield* Effect.all(
+            Array.from({ length: writers }, (_, writer) =>
+              Effect.gen(function*() {
+                const version = yield* store.streamVersion(streamId)
+                // Every writer has read the same version before any of them appends.
+                yield* barrier
+                return yield* Effect.either(
+                  store.append({
+                    streamId,
+                    streamType: "thing",
+                    expectedVersion: ExpectedVersion.exact(version),
+                    events: [event("Won", { round, writer }), event("Celebrated", { round, writer })]
+                  })
+                )
+              })),
+            { concurrency: "unbounded" }
+          )
+          const winners = outcomes.filter(Either.isRight)
+          const losers = outcomes.filter(Either.isLeft).map((outcome) => outcome.left)
+          expect(winners).toHaveLength(1)
+          expect(winners[0]!.right.version).toBe((round + 1) * 2)
+          expect(losers).toHaveLength(writers - 1)
+          for (const loser of losers) {
+            expect(loser).toBeInstanceOf(Errors.ConcurrencyError)
+            expect(loser).toMatchObject({ expectedVersion: round * 2, actualVersion: (round + 1) * 2 })
+          }
+        }
+        const stored = yield* readStream(streamId)
+        expect(stored.map((recorded) => recorded.version)).toEqual(
+          Array.from({ length: rounds * 2 }, (_, index) => index + 1)
+        )
+        // Both events of each round come from the same (winning) writer.
+        for (let round = 0; round < rounds; round++) {
+          const [won, celebrated] = [stored[round * 2]!, stored[round * 2 + 1]!]
+          expect(won.type).toBe("Won")
+          expect(celebrated.type).toBe("Celebrated")
+          expect(celebrated.data).toEqual(won.data)
+          expect(won.data).toMatchObject({ round })
+        }
+      }))
+
+    it.effect("loses and duplicates nothing when writers loop on one hot stream and many others", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const hot = newStreamId("hot")
+        const start = yield* currentPosition
+        const writers = 8
+        const appendsEach = 25
+        const conflicts = yield* Ref.make(0)
+        const acknowledged = yield* Ref.make<ReadonlyArray<{ streamId: string; version: number }>>([])
+
+        const writeHot = (writer: number, sequence: number): Effect.Effect<void, unknown> =>
+          Effect.gen(function*() {
+            const version = yield* store.streamVersion(hot)
+            yield* Effect.yieldNow()
+            const outcome = yield* Effect.either(
+              store.append({
+                streamId: hot,
+                streamType: "thing",
+                expectedVersion: ExpectedVersion.exact(version),
+                events: [event("Wrote", { writer, sequence })]
+              })
+            )
+            if (Either.isLeft(outcome)) {
+              expect(outcome.left).toBeInstanceOf(Errors.ConcurrencyError)
+              yield* Ref.update(conflicts, (count) => count + 1)
+              return yield* writeHot(writer, sequence)
+            }
+            yield* Ref.update(acknowledged, (all) => [...all, { streamId: hot, version: outcome.right.version }])
+          })
+
+        const writeOwn = (writer: number, sequence: number) =>
+          Effect.gen(function*() {
+            const streamId = `own-${writer}-${sequence}-${hot}`
+            const result = yield* store.append({
+              streamId,
+              streamType: "thing",
+              expectedVersion: ExpectedVersion.noStream,
+              events: events(2, "Owned")
+            })
+            yield* Ref.update(acknowledged, (all) => [...all, { streamId, version: 1 }, { streamId, version: 2 }])
+            return result
+          })
+
+        yield* Effect.all(
+          Array.from({ length: writers }, (_, writer) =>
+            Effect.forEach(
+              Array.from({ length: appendsEach }, (_, sequence) => sequence),
+              (sequence) => Effect.zipRight(writeHot(writer, sequence), writeOwn(writer, sequence)),
+              { discard: true }
+            )),
+          { concurrency: "unbounded", discard: true }
+        )
+
+        expect(yield* Ref.get(conflicts)).toBeGreaterThan(0)
+        const stored = yield* readStream(hot)
+        expect(stored.map((recorded) => recorded.version)).toEqual(
+          Array.from({ length: writers * appendsEach }, (_, index) => index + 1)
+        )
+        for (let writer = 0; writer < writers; writer++) {
+          const sequences = stored
+            .map((recorded) => recorded.data as { writer: number; sequence: number })
+            .filter((data) => data.writer === writer)
+            .map((data) => data.sequence)
+          expect(sequences).toEqual(Array.from({ length: appendsEach }, (_, index) => index))
+        }
+
+        // The global order holds every acknowledged event exactly once.
+        const all = (yield* readAllAfter(start, 37)).filter((recorded) => recorded.streamId.endsWith(hot))
+        const seen = all.map((recorded) => `${recorded.streamId}#${recorded.version}`)
+        expect(new Set(seen).size).toBe(seen.length)
+        expect(new Set(seen)).toEqual(
+          new Set((yield* Ref.get(acknowledged)).map(({ streamId, version }) => `${streamId}#${version}`))
+        )
+      }))
+
+    it.effect("reads a stream forward from a version and backward, with limits", () =>
+      Effect.gen(function*() {
+        const streamId = newStreamId("read")
+        yield* append(streamId, ExpectedVersion.noStream, events(4))
+        yield* append(streamId, ExpectedVersion.exact(4), events(3))
+        const versions = (options?: EventStore.ReadStreamOptions) =>
+          Effect.map(readStream(streamId, options), (stored) => stored.map((recorded) => recorded.version))
+
+        expect(yield* versions()).toEqual([1, 2, 3, 4, 5, 6, 7])
+        expect(yield* versions({ from: 5 })).toEqual([5, 6, 7])
+        expect(yield* versions({ from: 2, limit: 3 })).toEqual([2, 3, 4])
+        expect(yield* versions({ from: 8 })).toEqual([])
+        expect(yield* versions({ direction: "backward" })).toEqual([7, 6, 5, 4, 3, 2, 1])
+        expect(yield* versions({ direction: "backward", limit: 2 })).toEqual([7, 6])
+        expect(yield* versions({ direction: "backward", from: 3 })).toEqual([3, 2, 1])
+        expect(yield* versions({ direction: "backward", from: 100, limit: 1 })).toEqual([7])
+        const data = (yield* readStream(streamId, { from: 5, limit: 1 }))[0]!.data
+        expect(data).toEqual({ index: 0 })
+      }))
+
+    it.effect("reads the global order in batches, each append whole and once", () =>
+      Effect.gen(function*() {
+        const start = yield* currentPosition
+        const a = newStreamId("global-a")
+        const b = newStreamId("global-b")
+        const appended = [
+          yield* append(a, ExpectedVersion.noStream, events(2)),
+          yield* append(b, ExpectedVersion.noStream, events(5)),
+          yield* append(a, ExpectedVersion.exact(2), events(1)),
+          yield* append(b, ExpectedVersion.exact(5), events(3))
+        ]
+        const expected = appended.flatMap((result) => result.events)
+        const positions = appended.map((result) => result.position)
+        for (let index = 1; index < positions.length; index++) {
+          expect(Position.isAfter(positions[index]!, positions[index - 1]!)).toBe(true)
+        }
+
+        for (const batchSize of [1, 2, 3, 100]) {
+          const read = yield* readAllAfter(start, batchSize)
+          expect(read).toEqual(expected)
+        }
+        // Reading after an append's position starts with the next append.
+        expect(yield* readAllAfter(positions[1]!, 2)).toEqual(expected.slice(7))
+        expect(yield* readAllAfter(positions[3]!)).toEqual([])
+      }))
+
+    it.effect("reads the global order as each batch is written, so later appends are read too", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const start = yield* currentPosition
+        const streamId = newStreamId("growing")
+        yield* append(streamId, ExpectedVersion.noStream, events(3))
+        const read = yield* store.readAll({ after: start, batchSize: 2 }).pipe(
+          Stream.tap((recorded) =>
+            recorded.version === 1
+              ? append(streamId, ExpectedVersion.exact(3), events(2))
+              : Effect.void
+          ),
+          Stream.runCollect
+        )
+        expect(Chunk.toReadonlyArray(read).map((recorded) => recorded.version)).toEqual([1, 2, 3, 4, 5])
+      }))
+
+    it.effect("refuses to append to a stream of another type, in one or several streams", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const streamId = newStreamId("typed")
+        const other = newStreamId("other")
+        yield* append(streamId, ExpectedVersion.noStream, events(1), "cart")
+
+        const error = yield* Effect.flip(append(streamId, ExpectedVersion.any, events(1), "order"))
+        expect(error).toBeInstanceOf(Errors.StreamTypeMismatchError)
+        expect(error).toMatchObject({ streamId, expectedType: "order", actualType: "cart" })
+
+        const many = yield* Effect.flip(
+          store.appendMany([
+            { streamId: other, streamType: "order", expectedVersion: ExpectedVersion.noStream, events: events(1) },
+            { streamId, streamType: "order", expectedVersion: ExpectedVersion.any, events: events(1) }
+          ])
+        )
+        expect(many).toBeInstanceOf(Errors.StreamTypeMismatchError)
+        expect(yield* store.streamVersion(streamId)).toBe(1)
+        expect(yield* store.streamVersion(other)).toBe(0)
+      }))
+
+    it.effect("appends to several streams atomically, at one position", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const start = yield* currentPosition
+        const order = newStreamId("order")
+        const stock = newStreamId("stock")
+        yield* append(stock, ExpectedVersion.noStream, events(1), "stock")
+
+        const results = yield* store.appendMany([
+          { streamId: order, streamType: "order", expectedVersion: ExpectedVersion.noStream, events: events(2) },
+          { streamId: stock, streamType: "stock", expectedVersion: ExpectedVersion.exact(1), events: events(1) }
+        ])
+        expect(results.map((result) => [result.streamId, result.version])).toEqual([[order, 2], [stock, 2]])
+        expect(Position.equals(results[0]!.position, results[1]!.position)).toBe(true)
+
+        // One stale expectation fails the whole append.
+        const failed = yield* Effect.flip(
+          store.appendMany([
+            { streamId: order, streamType: "order", expectedVersion: ExpectedVersion.exact(2), events: events(1) },
+            { streamId: stock, streamType: "stock", expectedVersion: ExpectedVersion.exact(1), events: events(1) }
+          ])
+        )
+        expect(failed).toMatchObject({ _tag: "ConcurrencyError", streamId: stock, actualVersion: 2 })
+        expect(yield* store.streamVersion(order)).toBe(2)
+        expect(yield* store.streamVersion(stock)).toBe(2)
+
+        const published = (yield* readAllAfter(start)).filter((recorded) =>
+          recorded.streamId === order || recorded.streamId === stock
+        )
+        expect(published.map((recorded) => [recorded.streamId, recorded.version])).toEqual([
+          [stock, 1],
+          [order, 1],
+          [order, 2],
+          [stock, 2]
+        ])
+      }))
+
+    it.effect("stores nothing of an append with one malformed event", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const streamId = newStreamId("malformed")
+        const other = newStreamId("malformed-other")
+        const invalid = (requests: ReadonlyArray<EventStore.AppendRequest>) =>
+          Effect.gen(function*() {
+            const error = yield* Effect.flip(store.appendMany(requests))
+            expect(error).toBeInstanceOf(Errors.InvalidAppendError)
+            expect(yield* store.streamVersion(streamId)).toBe(0)
+            expect(yield* store.streamVersion(other)).toBe(0)
+            return error
+          })
+        const request = (newEvents: ReadonlyArray<Events.NewEvent>, id = streamId): EventStore.AppendRequest => ({
+          streamId: id,
+          streamType: "thing",
+          expectedVersion: ExpectedVersion.any,
+          events: newEvents
+        })
+
+        const bigint = yield* invalid([request([event("Ok"), event("Ok"), event("Bad", { amount: 1n })])])
+        expect(bigint.message).toContain("event 3")
+        yield* invalid([request([{ type: "Ok", data: undefined }])])
+        yield* invalid([request([event("")])])
+        yield* invalid([request([{ type: "Ok", data: {}, id: "same" }, { type: "Ok", data: {}, id: "same" }])])
+        yield* invalid([request([{ type: "Ok", data: {}, metadata: { at: 1n } }])])
+        yield* invalid([request(events(1), other), request([event("Bad", { amount: 1n })])])
+        yield* invalid([request(events(1)), request(events(1))])
+        yield* invalid([request(events(1), "")])
+        yield* invalid([{ ...request(events(1)), streamType: "" }])
+        yield* invalid([{ ...request(events(1)), expectedVersion: -1 }])
+        yield* invalid([{ ...request(events(1)), expectedVersion: 1.5 }])
+      }))
+
+    it.effect("checks an empty append without storing anything", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const streamId = newStreamId("empty")
+        const nothing = yield* append(streamId, ExpectedVersion.noStream, [])
+        expect(nothing).toEqual({ streamId, version: 0, position: Position.start, events: [] })
+        expect(yield* store.streamVersion(streamId)).toBe(0)
+
+        const written = yield* append(streamId, ExpectedVersion.noStream, events(2))
+        const checked = yield* append(streamId, ExpectedVersion.exact(2), [])
+        expect(checked).toEqual({ streamId, version: 2, position: written.position, events: [] })
+        const stale = yield* Effect.flip(append(streamId, ExpectedVersion.exact(1), []))
+        expect(stale).toMatchObject({ _tag: "ConcurrencyError", actualVersion: 2 })
+        const mismatch = yield* Effect.flip(append(streamId, ExpectedVersion.any, [], "other"))
+        expect(mismatch).toBeInstanceOf(Errors.StreamTypeMismatchError)
+        expect(yield* store.streamVersion(streamId)).toBe(2)
+      }))
+
+    it.effect("records the actor and metadata of the context, under each event's own", () =>
+      Effect.gen(function*() {
+        const streamId = newStreamId("audited")
+        yield* append(streamId, ExpectedVersion.noStream, [
+          event("Plain"),
+          { type: "Own", data: {}, actor: "importer", metadata: { causationId: "event-7", batch: 3 } }
+        ]).pipe(
+          Metadata.withActor("user:42"),
+          Metadata.withCorrelationId("request-1"),
+          Metadata.withCausationId("command-9"),
+          Metadata.withEntries({ tenant: "acme" })
+        )
+        const [plain, own] = yield* readStream(streamId)
+        expect(plain).toMatchObject({
+          actor: "user:42",
+          metadata: { correlationId: "request-1", causationId: "command-9", tenant: "acme" }
+        })
+        expect(own).toMatchObject({
+          actor: "importer",
+          metadata: { correlationId: "request-1", causationId: "event-7", tenant: "acme", batch: 3 }
+        })
+      }))
+
+    it.effect("keeps stream ids and data verbatim, whatever characters they hold", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const ids = [
+          `quote's "double" ${crypto.randomUUID()}`,
+          `unicode ünïcødé 🛒 ${crypto.randomUUID()}`,
+          `sql'); DROP TABLE events; -- ${crypto.randomUUID()}`
+        ]
+        for (const streamId of ids) {
+          yield* append(streamId, ExpectedVersion.noStream, [event("Odd", { text: streamId, "key with 'quote'": "\u0000?" })])
+          const [stored] = yield* readStream(streamId)
+          expect(stored).toMatchObject({ streamId, data: { text: streamId, "key with 'quote'": "\u0000?" } })
+          expect(yield* store.streamVersion(streamId)).toBe(1)
+        }
+      }))
+
+    it.effect("returns copies: changing what was read changes nothing stored", () =>
+      Effect.gen(function*() {
+        const streamId = newStreamId("copies")
+        const data = { list: [1, 2] }
+        yield* append(streamId, ExpectedVersion.noStream, [event("Listed", data)])
+        data.list.push(3)
+        const [first] = yield* readStream(streamId)
+        ;(first!.data as { list: Array<number> }).list.push(4)
+        const [second] = yield* readStream(streamId)
+        expect(second!.data).toEqual({ list: [1, 2] })
+      }))
+
+    it.effect("stores an interrupted append whole or not at all", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const streamId = newStreamId("interrupted")
+        const exit = yield* Effect.exit(Effect.timeout(append(streamId, ExpectedVersion.noStream, events(20)), 0))
+        const version = yield* store.streamVersion(streamId)
+        if (Exit.isSuccess(exit)) expect(version).toBe(20)
+        else expect([0, 20]).toContain(version)
+      }))
+  })
