@@ -226,6 +226,14 @@ describe("CommandHandler", () => {
         expect((yield* handler.load("hot")).state).toBe(exits.filter(Exit.isSuccess).length)
       })))
 
+    it.live("accepts the backoff schedule README suggests for hot streams", () =>
+      withStore(Effect.gen(function*() {
+        const handler = CommandHandler.make(counter, {
+          retry: Schedule.exponential("10 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
+        })
+        expect((yield* handler.handle("c1", add(2))).state).toBe(2)
+      })))
+
     it.live("does not retry domain errors", () =>
       withStore(Effect.gen(function*() {
         const decisions = yield* Ref.make(0)

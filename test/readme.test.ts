@@ -1,0 +1,28 @@
+/**
+ * README's first example is the quickstart example verbatim, which the examples test
+ * type-checks and runs: the README cannot show code that does not work.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+
+const root = join(import.meta.dirname, "..")
+const readme = readFileSync(join(root, "README.md"), "utf8")
+
+const codeBlockAfter = (heading: string): string => {
+  const section = readme.slice(readme.indexOf(`\n## ${heading}\n`))
+  const match = /```ts\n([\s\S]*?)```/.exec(section)
+  if (match === null) throw new Error(`no ts block under "${heading}"`)
+  return match[1]!
+}
+
+describe("README", () => {
+  it("shows the quickstart example as it is in examples/quickstart/main.ts", () => {
+    expect(codeBlockAfter("A first example")).toBe(readFileSync(join(root, "examples/quickstart/main.ts"), "utf8"))
+  })
+
+  it("gives the two quick-start commands", () => {
+    expect(readme).toContain("```sh\nnpm ci && npm start\n```")
+    expect(readme).toContain("```sh\nnpm ci && npm test\n```")
+  })
+})
