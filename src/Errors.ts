@@ -71,7 +71,8 @@ export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("Ev
 }
 
 /**
- * An event produced by the application does not encode with its Schema, so it cannot be stored.
+ * An event produced by the application cannot be stored: it does not encode with its Schema,
+ * or would not decode back from the JSON it would be stored as.
  *
  * @since 0.1.0
  * @category errors
@@ -90,7 +91,8 @@ export class EventEncodeError extends Schema.TaggedError<EventEncodeError>()("Ev
 
 /**
  * An append was malformed (an empty stream id or type, an invalid expected version, an event
- * whose data is not JSON, the same stream twice in one call): nothing was stored.
+ * whose data JSON cannot hold, the same stream twice in one call) or reused a stored event id
+ * without being a retry of the append that stored it: nothing was stored.
  *
  * @since 0.1.0
  * @category errors
@@ -106,7 +108,9 @@ export class InvalidAppendError extends Schema.TaggedError<InvalidAppendError>()
 
 /**
  * The storage failed (connection lost, disk full, a driver error): the operation did not
- * complete, and an append that fails this way stored nothing.
+ * complete. An append that fails this way stored nothing, except when the connection was lost
+ * while committing: then its outcome is unknown, and sending it again with the same event ids
+ * is safe (a retry returns the original result).
  *
  * @since 0.1.0
  * @category errors

@@ -17,6 +17,7 @@ import type { AppendError, EventDecodeError, EventStoreError } from "./Errors.js
 import type { NewEvent, RecordedEvent } from "./Events.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
 import * as MemoryEventStore from "./internal/memoryEventStore.js"
+import * as ReadOptions from "./internal/readOptions.js"
 import type { Position } from "./Position.js"
 
 /**
@@ -89,10 +90,12 @@ export interface ReadAllOptions {
 }
 
 /**
+ * Events fetched per round trip when a read names no batch size.
+ *
  * @since 0.1.0
  * @category constants
  */
-export const defaultBatchSize = 500
+export const defaultBatchSize: number = ReadOptions.defaultBatchSize
 
 /**
  * What a read can fail with: the storage failed, or a stored event is not readable JSON.
@@ -109,7 +112,8 @@ export type ReadError = EventStoreError | EventDecodeError
 export interface EventStore {
   /**
    * Appends events to one stream if its version satisfies the expected version, atomically:
-   * all of them or none.
+   * all of them or none. An append whose event ids are exactly those of an earlier append to
+   * the stream is a retry: it stores nothing and returns the original result.
    */
   readonly append: (request: AppendRequest) => Effect.Effect<AppendResult, AppendError>
   /**

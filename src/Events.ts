@@ -14,6 +14,7 @@ import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { EventDecodeError, EventEncodeError } from "./Errors.js"
 import type { EventMetadata } from "./Metadata.js"
+import { toJson } from "./internal/prepareAppend.js"
 import type { Position } from "./Position.js"
 
 /**
@@ -27,7 +28,10 @@ export interface NewEvent {
   readonly type: string
   /** The event's data: any JSON value (the protocol's `details`). */
   readonly data: unknown
-  /** A unique id; one is generated when absent. Retrying an append with the same ids is safe. */
+  /**
+   * The event's id, unique in the store; one is generated when absent. Sending an append again
+   * with the same ids returns the original result instead of storing it twice.
+   */
   readonly id?: string
   /** Metadata of this event, laid over the actor and metadata from the context. */
   readonly metadata?: EventMetadata
@@ -122,26 +126,28 @@ export const encoder = <Event extends { readonly _tag: string }>(
   streamType: string
 ) => {
   const encode = Schema.encodeEither(schema)
-  return (event: Event): Either.Either<NewEvent, EventEncodeError> =>
-    Either.match(encode(event), {
-      onLeft: (error) =>
-        Either.left(
-          new EventEncodeError({ streamType, eventType: String(event._tag), reason: formatParseError(error) })
-        ),
-      onRight: (encoded) => {
-        if (typeof encoded !== "object" || encoded === null || typeof encoded._tag !== "string") {
-          return Either.left(
-            new EventEncodeError({
-              streamType,
-              eventType: String(event._tag),
-              reason: "the Schema does not encode it to an object with a string _tag"
-            })
-          )
-        }
-        const { _tag, ...data } = encoded
-        return Either.right({ type: _tag, data })
-      }
-    })
+  const decode = Schema.decodeUnknownEither(schema)
+  return (event: Event): Either.Either<NewEvent, EventEncodeError> => {
+    const fail = (reason: string) =>
+      Either.left(new EventEncodeError({ streamType, eventType: String(event._tag), reason }))
+    const encoded = encode(event)
+    if (Either.isLeft(encoded)) return fail(formatParseError(encoded.left))
+    if (typeof encoded.right !== "object" || encoded.right === null || typeof encoded.right._tag !== "string") {
+      return fail("the Schema does not encode it to an object with a string _tag")
+    }
+    const { _tag, ...data } = encoded.right
+    // What is stored is JSON: an event that would not read back as itself is refused now,
+    // rather than stored and found undecodable on every later load.
+    const json = toJson(data)
+    if (json === undefined) {
+      return fail("its encoded form is not JSON (a bigint, a non-finite number, a Date or another object JSON changes)")
+    }
+    const readBack = decode({ ...JSON.parse(json), _tag })
+    if (Either.isLeft(readBack)) {
+      return fail(`it does not decode from its stored JSON ${json}: ${formatParseError(readBack.left)}`)
+    }
+    return Either.right({ type: _tag, data })
+  }
 }
 
 /**

@@ -82,13 +82,14 @@ export const isSatisfiedBy = (expected: ExpectedVersion, actual: number): boolea
 }
 
 /**
- * `true` for a number that can be an exact expected version: a non-negative safe integer.
+ * `true` for one of the three named expectations or a non-negative safe integer.
  *
  * @since 0.1.0
  * @category predicates
  */
 export const isValid = (expected: ExpectedVersion): boolean =>
-  typeof expected === "string" || (Number.isSafeInteger(expected) && expected >= 0)
+  expected === "any" || expected === "no-stream" || expected === "stream-exists" ||
+  (Number.isSafeInteger(expected) && expected >= 0)
 
 /**
  * A phrase for messages: "version 3", "no stream", "an existing stream", "any version".

@@ -12,6 +12,7 @@
  *
  * @since 0.1.0
  */
+import * as Data from "effect/Data"
 import type * as Either from "effect/Either"
 import * as Ord from "effect/Order"
 import * as ParseResult from "effect/ParseResult"
@@ -27,10 +28,14 @@ export interface Position {
 }
 
 /**
+ * A position; `transaction` defaults to `0n`, as on backends whose order is commit order.
+ * Positions have structural equality (`Equal.equals`).
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (sequence: bigint, transaction: bigint = 0n): Position => ({ transaction, sequence })
+export const make = (position: { readonly sequence: bigint; readonly transaction?: bigint }): Position =>
+  Data.struct({ transaction: position.transaction ?? 0n, sequence: position.sequence })
 
 /**
  * The position before the first event: reading "after `start`" reads everything.
@@ -38,7 +43,7 @@ export const make = (sequence: bigint, transaction: bigint = 0n): Position => ({
  * @since 0.1.0
  * @category constructors
  */
-export const start: Position = make(0n)
+export const start: Position = make({ sequence: 0n })
 
 /**
  * Orders positions as the global order does: by transaction, then by sequence.
@@ -103,7 +108,7 @@ export const FromString: Schema.Schema<Position, string> = Schema.transformOrFai
       const match = textForm.exec(text)
       return match === null
         ? ParseResult.fail(new ParseResult.Type(ast, text, `expected "<transaction>:<sequence>", got ${JSON.stringify(text)}`))
-        : ParseResult.succeed(make(BigInt(match[2]!), BigInt(match[1]!)))
+        : ParseResult.succeed(make({ transaction: BigInt(match[1]!), sequence: BigInt(match[2]!) }))
     },
     encode: (position) => ParseResult.succeed(toString(position))
   }

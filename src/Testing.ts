@@ -18,8 +18,9 @@
  *   cart.given([created]).when(addMinusOne).thenFails(new Cart.InvalidQuantity({ quantity: -1 })))
  * ```
  *
- * Events are compared in their encoded (stored) form, so the check also proves that the
- * decided events encode with the decider's Schema.
+ * Events go through their stored form as they would in a store: the given events are encoded,
+ * kept as JSON and decoded before they are folded, and decided events are compared as stored
+ * (type and JSON data). So a check also proves that the events can be stored and read back.
  *
  * @since 0.1.0
  */
@@ -29,6 +30,7 @@ import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
 import * as Schema from "effect/Schema"
 import * as Decider from "./Decider.js"
+import * as Events from "./Events.js"
 
 /**
  * @since 0.1.0
@@ -73,17 +75,26 @@ export interface DeciderSpecification<State, Command, Event extends { readonly _
 export const decider = <State, Command, Event extends { readonly _tag: string }, E, R>(
   self: Decider.Decider<State, Command, Event, E, R>
 ): DeciderSpecification<State, Command, Event, E, R> => {
-  const encode = Schema.encodeEither(Schema.Array(self.events))
-  const encoded = (events: ReadonlyArray<Event>, which: string): unknown =>
-    Either.getOrElse(encode(events), (error) => {
-      throw new AssertionError({ message: `The ${which} events do not encode with the decider's Schema:\n${error.message}` })
-    })
+  const encode = Events.encoder(self.events, self.streamType)
+  /** Events in their stored form: type and JSON data, as the store would keep them. */
+  const stored = (events: ReadonlyArray<Event>, which: string) =>
+    events.map((event) =>
+      Either.match(encode(event), {
+        onLeft: (error) => {
+          throw new AssertionError({ message: `One of the ${which} events cannot be stored: ${error.message}` })
+        },
+        onRight: (encoded) => ({ type: encoded.type, data: JSON.parse(JSON.stringify(encoded.data)) as unknown })
+      })
+    )
+  /** Events as loading them from a store gives them back: stored, then decoded. */
+  const reloaded = (events: ReadonlyArray<Event>, which: string): ReadonlyArray<Event> =>
+    stored(events, which).map((event) => Schema.decodeUnknownSync(self.events)({ ...event.data as object, _tag: event.type }))
 
   return {
     given: (history) => ({
       when: (command) => {
-        const state = Decider.fold(self, history)
-        const decided = Effect.either(Decider.decide(self, command, state))
+        const given = Effect.sync(() => Decider.fold(self, reloaded(history, "given")))
+        const decided = Effect.flatMap(given, (state) => Effect.either(Decider.decide(self, command, state)))
         const succeeded = (what: string) =>
           Effect.flatMap(decided, (outcome) =>
             Either.isRight(outcome)
@@ -99,16 +110,16 @@ export const decider = <State, Command, Event extends { readonly _tag: string },
             Effect.flatMap(succeeded("events"), (events) =>
               Effect.sync(() =>
                 deepStrictEqual(
-                  encoded(events, "decided"),
-                  encoded(expected, "expected"),
+                  stored(events, "decided"),
+                  stored(expected, "expected"),
                   "The command decided other events than expected"
                 )
               )),
           thenState: (expected) =>
-            Effect.flatMap(succeeded("a state"), (events) =>
+            Effect.flatMap(Effect.zip(given, succeeded("a state")), ([state, events]) =>
               Effect.sync(() =>
                 deepStrictEqual(
-                  Decider.fold(self, events, state),
+                  Decider.fold(self, reloaded(events, "decided"), state),
                   expected,
                   "The state after the command is not the expected state"
                 )
@@ -119,7 +130,7 @@ export const decider = <State, Command, Event extends { readonly _tag: string },
                 if (Either.isRight(outcome)) {
                   throw new AssertionError({
                     message: `Expected the command to fail, but it decided ${
-                      outcome.right.length === 0 ? "no events" : JSON.stringify(encoded(outcome.right, "decided"))
+                      outcome.right.length === 0 ? "no events" : JSON.stringify(stored(outcome.right, "decided"))
                     }`
                   })
                 }

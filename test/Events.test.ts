@@ -11,7 +11,7 @@ const recorded = (type: string, data: unknown): Events.RecordedEvent => ({
   streamId: "door-1",
   streamType: "door",
   version: 3,
-  position: Position.make(9n),
+  position: Position.make({ sequence: 9n }),
   type,
   data,
   actor: "system",
@@ -73,23 +73,23 @@ describe("Events", () => {
 
 describe("Position", () => {
   it("orders by transaction, then sequence", () => {
-    const positions = [Position.make(5n, 2n), Position.make(9n, 1n), Position.make(1n, 2n), Position.start]
+    const positions = [Position.make({ sequence: 5n, transaction: 2n }), Position.make({ sequence: 9n, transaction: 1n }), Position.make({ sequence: 1n, transaction: 2n }), Position.start]
     expect([...positions].sort(Position.Order)).toEqual([
       Position.start,
-      Position.make(9n, 1n),
-      Position.make(1n, 2n),
-      Position.make(5n, 2n)
+      Position.make({ sequence: 9n, transaction: 1n }),
+      Position.make({ sequence: 1n, transaction: 2n }),
+      Position.make({ sequence: 5n, transaction: 2n })
     ])
-    expect(Position.isAfter(Position.make(1n), Position.start)).toBe(true)
-    expect(Position.isAfter(Position.make(1n), Position.make(1n))).toBe(false)
-    expect(Position.max(Position.make(3n), Position.make(2n, 1n))).toEqual(Position.make(2n, 1n))
+    expect(Position.isAfter(Position.make({ sequence: 1n }), Position.start)).toBe(true)
+    expect(Position.isAfter(Position.make({ sequence: 1n }), Position.make({ sequence: 1n }))).toBe(false)
+    expect(Position.max(Position.make({ sequence: 3n }), Position.make({ sequence: 2n, transaction: 1n }))).toEqual(Position.make({ sequence: 2n, transaction: 1n }))
   })
 
   it("round-trips through its text form", () => {
-    const position = Position.make(18_446_744_073_709_551_615n, 42n)
+    const position = Position.make({ sequence: 18_446_744_073_709_551_615n, transaction: 42n })
     expect(Position.toString(position)).toBe("42:18446744073709551615")
     expect(Position.fromString(Position.toString(position))).toEqual(Either.right(position))
-    expect(Schema.encodeSync(Position.FromString)(Position.make(7n))).toBe("0:7")
+    expect(Schema.encodeSync(Position.FromString)(Position.make({ sequence: 7n }))).toBe("0:7")
     for (const text of ["", "7", "a:1", "1:-2", "1:2:3"]) {
       expect(Either.isLeft(Position.fromString(text))).toBe(true)
     }

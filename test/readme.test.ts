@@ -9,8 +9,10 @@ import { join } from "node:path"
 const root = join(import.meta.dirname, "..")
 const readme = readFileSync(join(root, "README.md"), "utf8")
 
-const codeBlockAfter = (heading: string): string => {
-  const section = readme.slice(readme.indexOf(`\n## ${heading}\n`))
+/** The first ts block after a `## heading` (and after a sub-heading inside it, if given). */
+const codeBlockAfter = (heading: string, subheading?: string): string => {
+  let section = readme.slice(readme.indexOf(`\n## ${heading}\n`))
+  if (subheading !== undefined) section = section.slice(section.indexOf(`\n${subheading}\n`))
   const match = /```ts\n([\s\S]*?)```/.exec(section)
   if (match === null) throw new Error(`no ts block under "${heading}"`)
   return match[1]!
@@ -19,6 +21,13 @@ const codeBlockAfter = (heading: string): string => {
 describe("README", () => {
   it("shows the quickstart example as it is in examples/quickstart/main.ts", () => {
     expect(codeBlockAfter("A first example")).toBe(readFileSync(join(root, "examples/quickstart/main.ts"), "utf8"))
+  })
+
+  it("shows the testing examples as they are in test/readme/", () => {
+    expect(codeBlockAfter("Testing")).toBe(readFileSync(join(root, "test/readme/decider.test.ts"), "utf8"))
+    expect(codeBlockAfter("Testing", "### Programs: the in-memory store")).toBe(
+      readFileSync(join(root, "test/readme/memoryStore.test.ts"), "utf8")
+    )
   })
 
   it("gives the two quick-start commands", () => {

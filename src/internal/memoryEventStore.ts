@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { ConcurrencyError, StreamTypeMismatchError } from "../Errors.js"
+import { ConcurrencyError, InvalidAppendError, StreamTypeMismatchError } from "../Errors.js"
 import type { AppendError } from "../Errors.js"
 import type { AppendRequest, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
@@ -20,8 +20,8 @@ import * as ExpectedVersion from "../ExpectedVersion.js"
 import * as Metadata from "../Metadata.js"
 import * as Position from "../Position.js"
 import { prepareAppends } from "./prepareAppend.js"
-
-const defaultBatchSize = 500
+import type { PreparedAppend } from "./prepareAppend.js"
+import { defaultBatchSize, validated } from "./readOptions.js"
 
 /** An event as kept in memory: data and metadata as JSON text, parsed afresh on every read. */
 interface StoredEvent {
@@ -58,7 +58,130 @@ const toRecorded = (event: StoredEvent): RecordedEvent => ({
 export const make: Effect.Effect<EventStore> = Effect.sync(() => {
   const streams = new Map<string, StoredStream>()
   const log: Array<StoredEvent> = []
+  const byId = new Map<string, StoredEvent>()
   let sequence = 0n
+
+  /**
+   * Whether an append is a retry of one already stored: its event ids are those of one earlier
+   * append to this stream, all of them, in order, at versions its expected version allowed.
+   * Then the original result is returned; any other overlap of ids is refused.
+   */
+  const retryOf = (append: PreparedAppend): "new" | AppendResult | InvalidAppendError => {
+    const stored = append.events.map((event) => byId.get(event.id))
+    if (stored.every((event) => event === undefined)) return "new"
+    const first = stored[0]
+    const streamEvents = streams.get(append.streamId)?.events ?? []
+    // The ids must be exactly the events of one earlier append: the whole of it, in order.
+    const isWholeAppend = first !== undefined &&
+      !Position.equals(streamEvents[first.version - 2]?.position ?? Position.start, first.position) &&
+      !Position.equals(streamEvents[first.version - 1 + stored.length]?.position ?? Position.start, first.position)
+    const isRetry = isWholeAppend &&
+      ExpectedVersion.isSatisfiedBy(append.expectedVersion, first.version - 1) &&
+      stored.every((event, index) =>
+        event !== undefined && event.streamId === append.streamId && event.streamType === append.streamType &&
+        event.version === first.version + index && event.type === append.events[index]!.type
+      )
+    if (isRetry) {
+      return {
+        streamId: append.streamId,
+        version: first.version + stored.length - 1,
+        position: first.position,
+        events: stored.map((event) => toRecorded(event!))
+      }
+    }
+    const clash = stored.find((event) => event !== undefined)!
+    return new InvalidAppendError({
+      streamId: append.streamId,
+      reason: `the event id ${JSON.stringify(clash.id)} is already stored, at version ${clash.version} of stream ${
+        JSON.stringify(clash.streamId)
+      }, and this append is not a retry of the one that stored it`
+    })
+  }
+
+  /** A stream's version and latest position, as an append that stored nothing reports them. */
+  const currentResult = (streamId: string): AppendResult => {
+    const events = streams.get(streamId)?.events ?? []
+    return {
+      streamId,
+      version: events.length,
+      position: events.at(-1)?.position ?? Position.start,
+      events: []
+    }
+  }
+
+  /**
+   * The outcome of an append that repeats stored event ids: the original results when the
+   * whole append was stored before, a refusal when only part of it was; `undefined` when none
+   * of its ids is stored.
+   */
+  const asRetry = (
+    appends: ReadonlyArray<PreparedAppend>
+  ): Effect.Effect<ReadonlyArray<AppendResult>, InvalidAppendError> | undefined => {
+    const writing = appends.filter((append) => append.events.length > 0)
+    const retries = writing.map(retryOf)
+    if (retries.every((retry) => retry === "new")) return undefined
+    const refused = retries.find((retry) => retry instanceof InvalidAppendError)
+    if (refused !== undefined) return Effect.fail(refused)
+    if (retries.includes("new")) {
+      return Effect.fail(
+        new InvalidAppendError({
+          streamId: writing[retries.findIndex((retry) => retry !== "new")]!.streamId,
+          reason: "part of this append is already stored under the same event ids, and part is not"
+        })
+      )
+    }
+    return Effect.succeed(appends.map((append) =>
+      append.events.length === 0 ? currentResult(append.streamId) : retries[writing.indexOf(append)] as AppendResult
+    ))
+  }
+
+  /** Why the appends cannot all be stored now (a type mismatch, a version conflict), if they cannot. */
+  const refusalOf = (appends: ReadonlyArray<PreparedAppend>) => {
+    for (const append of appends) {
+      const stream = streams.get(append.streamId)
+      if (stream !== undefined && stream.type !== append.streamType) {
+        return new StreamTypeMismatchError({
+          streamId: append.streamId,
+          expectedType: append.streamType,
+          actualType: stream.type
+        })
+      }
+      const actualVersion = stream?.events.length ?? 0
+      if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, actualVersion)) {
+        return new ConcurrencyError({ streamId: append.streamId, expectedVersion: append.expectedVersion, actualVersion })
+      }
+    }
+    return undefined
+  }
+
+  /** Stores checked appends at one new position. */
+  const write = (appends: ReadonlyArray<PreparedAppend>, timestamp: number): ReadonlyArray<AppendResult> => {
+    const position = appends.some((append) => append.events.length > 0)
+      ? Position.make({ sequence: ++sequence })
+      : Position.start
+    return appends.map((append) => {
+      let stream = streams.get(append.streamId)
+      if (stream === undefined && append.events.length > 0) {
+        stream = { type: append.streamType, events: [] }
+        streams.set(append.streamId, stream)
+      }
+      const recorded = append.events.map((event) => {
+        const stored: StoredEvent = {
+          ...event,
+          streamId: append.streamId,
+          streamType: append.streamType,
+          version: stream!.events.length + 1,
+          position,
+          timestamp
+        }
+        stream!.events.push(stored)
+        log.push(stored)
+        byId.set(stored.id, stored)
+        return toRecorded(stored)
+      })
+      return { ...currentResult(append.streamId), events: recorded }
+    })
+  }
 
   const appendMany = (
     requests: ReadonlyArray<AppendRequest>
@@ -66,67 +189,19 @@ export const make: Effect.Effect<EventStore> = Effect.sync(() => {
     Effect.flatMap(
       Effect.all([Metadata.current, Clock.currentTimeMillis]),
       ([context, now]) =>
+        // One synchronous step from here: nothing else runs between the checks and the write.
         Effect.suspend((): Effect.Effect<ReadonlyArray<AppendResult>, AppendError> => {
           const prepared = prepareAppends(requests, context, () => crypto.randomUUID())
           if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-          // Check every stream before writing any, so a failed append stores nothing.
-          for (const append of prepared.right) {
-            const stream = streams.get(append.streamId)
-            if (stream !== undefined && stream.type !== append.streamType) {
-              return Effect.fail(
-                new StreamTypeMismatchError({
-                  streamId: append.streamId,
-                  expectedType: append.streamType,
-                  actualType: stream.type
-                })
-              )
-            }
-            const actualVersion = stream?.events.length ?? 0
-            if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, actualVersion)) {
-              return Effect.fail(
-                new ConcurrencyError({
-                  streamId: append.streamId,
-                  expectedVersion: append.expectedVersion,
-                  actualVersion
-                })
-              )
-            }
-          }
-          const writes = prepared.right.some((append) => append.events.length > 0)
-          const position = writes ? Position.make(++sequence) : Position.start
-          return Effect.succeed(prepared.right.map((append): AppendResult => {
-            let stream = streams.get(append.streamId)
-            if (stream === undefined && append.events.length > 0) {
-              stream = { type: append.streamType, events: [] }
-              streams.set(append.streamId, stream)
-            }
-            const recorded: Array<RecordedEvent> = []
-            for (const event of append.events) {
-              const stored: StoredEvent = {
-                ...event,
-                streamId: append.streamId,
-                streamType: append.streamType,
-                version: stream!.events.length + 1,
-                position,
-                timestamp: now
-              }
-              stream!.events.push(stored)
-              log.push(stored)
-              recorded.push(toRecorded(stored))
-            }
-            const last = stream?.events.at(-1)
-            return {
-              streamId: append.streamId,
-              version: stream?.events.length ?? 0,
-              position: last?.position ?? Position.start,
-              events: recorded
-            }
-          }))
+          const retried = asRetry(prepared.right)
+          if (retried !== undefined) return retried
+          const refusal = refusalOf(prepared.right)
+          return refusal === undefined ? Effect.succeed(write(prepared.right, now)) : Effect.fail(refusal)
         })
     )
 
   const readStream = (streamId: string, options?: ReadStreamOptions) =>
-    Stream.suspend(() => {
+    validated("readStream", options, () => {
       const events = streams.get(streamId)?.events ?? []
       const limit = options?.limit ?? Infinity
       if (options?.direction === "backward") {
@@ -159,9 +234,10 @@ export const make: Effect.Effect<EventStore> = Effect.sync(() => {
     return log.slice(first, end)
   }
 
-  const readAll = (options?: ReadAllOptions) => {
-    const size = Math.max(1, options?.batchSize ?? defaultBatchSize)
-    return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
+  const readAll = (options?: ReadAllOptions) =>
+    validated("readAll", options, () => {
+      const size = options?.batchSize ?? defaultBatchSize
+      return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
       Effect.sync(() => {
         const batch = batchAfter(after, size)
         const last = batch.at(-1)
@@ -170,7 +246,7 @@ export const make: Effect.Effect<EventStore> = Effect.sync(() => {
           last === undefined || batch.length < size ? Option.none() : Option.some(last.position)
         ] as const
       }))
-  }
+    })
 
   return {
     append: (request) => Effect.map(appendMany([request]), (results) => results[0]!),

@@ -79,11 +79,38 @@ export const prepareAppends = (
   return Either.right(prepared)
 }
 
-/** JSON text of a value, or `undefined` when it has none (undefined, a function, a bigint, a cycle). */
-const toJson = (value: unknown): string | undefined => {
-  try {
-    return JSON.stringify(value)
-  } catch {
-    return undefined
+/**
+ * The JSON text of a value, or `undefined` when JSON cannot represent it faithfully: a value
+ * that `JSON.stringify` would silently change (a non-finite number, a `Date`, a `Map`, a class
+ * instance, `undefined` in an array) or cannot write at all (a bigint, a function, a cycle).
+ * Object properties whose value is `undefined` are left out, as JSON leaves them out.
+ */
+export const toJson = (value: unknown): string | undefined => isJson(value, new Set()) ? JSON.stringify(value) : undefined
+
+const isJson = (value: unknown, ancestors: Set<object>): boolean => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true
+    case "number":
+      return Number.isFinite(value)
+    case "object": {
+      if (value === null) return true
+      if (ancestors.has(value)) return false
+      ancestors.add(value)
+      const valid = Array.isArray(value)
+        ? value.every((item) => isJson(item, ancestors))
+        : isPlainObject(value) &&
+          Object.values(value).every((item) => item === undefined || isJson(item, ancestors))
+      ancestors.delete(value)
+      return valid
+    }
+    default:
+      return false
   }
+}
+
+const isPlainObject = (value: object): boolean => {
+  const prototype = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
 }

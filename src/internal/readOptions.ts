@@ -1,0 +1,43 @@
+/**
+ * Validation of read options, shared by every backend so they refuse the same arguments the
+ * same way. Bad options are a programming error, so they are a defect
+ * (`IllegalArgumentException`), not a typed failure a caller could handle.
+ */
+import * as Cause from "effect/Cause"
+import * as Stream from "effect/Stream"
+import type { ReadAllOptions, ReadStreamOptions } from "../EventStore.js"
+
+/** Events fetched per round trip when a read names no batch size. */
+export const defaultBatchSize = 500
+
+const isCount = (value: unknown, minimum: number): boolean =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= minimum
+
+const problemOf = (options: ReadStreamOptions & ReadAllOptions | undefined): string | undefined => {
+  if (options === undefined) return undefined
+  if (options.direction !== undefined && options.direction !== "forward" && options.direction !== "backward") {
+    return `direction must be "forward" or "backward", got ${JSON.stringify(options.direction)}`
+  }
+  if (options.from !== undefined && !isCount(options.from, 0)) {
+    return `from must be a non-negative integer, got ${String(options.from)}`
+  }
+  if (options.limit !== undefined && !isCount(options.limit, 0)) {
+    return `limit must be a non-negative integer, got ${String(options.limit)}`
+  }
+  if (options.batchSize !== undefined && !isCount(options.batchSize, 1)) {
+    return `batchSize must be a positive integer, got ${String(options.batchSize)}`
+  }
+  return undefined
+}
+
+/** The read, or a stream that dies with `IllegalArgumentException` when the options are invalid. */
+export const validated = <A, E, R>(
+  operation: string,
+  options: ReadStreamOptions & ReadAllOptions | undefined,
+  read: () => Stream.Stream<A, E, R>
+): Stream.Stream<A, E, R> => {
+  const problem = problemOf(options)
+  return problem === undefined
+    ? Stream.suspend(read)
+    : Stream.die(new Cause.IllegalArgumentException(`${operation}: ${problem}`))
+}
