@@ -21,6 +21,8 @@ import * as Metadata from "../Metadata.js"
 import * as Position from "../Position.js"
 import { prepareAppends } from "./prepareAppend.js"
 import type { PreparedAppend } from "./prepareAppend.js"
+import * as Retries from "./retries.js"
+import { compareStreamIds } from "./streamOrder.js"
 import { defaultBatchSize, validated } from "./readOptions.js"
 
 /** An event as kept in memory: data and metadata as JSON text, parsed afresh on every read. */
@@ -61,78 +63,35 @@ export const make: Effect.Effect<EventStore> = Effect.sync(() => {
   const byId = new Map<string, StoredEvent>()
   let sequence = 0n
 
-  /**
-   * Whether an append is a retry of one already stored: its event ids are those of one earlier
-   * append to this stream, all of them, in order, at versions its expected version allowed.
-   * Then the original result is returned; any other overlap of ids is refused.
-   */
-  const retryOf = (append: PreparedAppend): "new" | AppendResult | InvalidAppendError => {
-    const stored = append.events.map((event) => byId.get(event.id))
-    if (stored.every((event) => event === undefined)) return "new"
-    const first = stored[0]
-    const streamEvents = streams.get(append.streamId)?.events ?? []
-    // The ids must be exactly the events of one earlier append: the whole of it, in order.
-    const isWholeAppend = first !== undefined &&
-      !Position.equals(streamEvents[first.version - 2]?.position ?? Position.start, first.position) &&
-      !Position.equals(streamEvents[first.version - 1 + stored.length]?.position ?? Position.start, first.position)
-    const isRetry = isWholeAppend &&
-      ExpectedVersion.isSatisfiedBy(append.expectedVersion, first.version - 1) &&
-      stored.every((event, index) =>
-        event !== undefined && event.streamId === append.streamId && event.streamType === append.streamType &&
-        event.version === first.version + index && event.type === append.events[index]!.type
-      )
-    if (isRetry) {
-      return {
-        streamId: append.streamId,
-        version: first.version + stored.length - 1,
-        position: first.position,
-        events: stored.map((event) => toRecorded(event!))
-      }
-    }
-    const clash = stored.find((event) => event !== undefined)!
-    return new InvalidAppendError({
-      streamId: append.streamId,
-      reason: `the event id ${JSON.stringify(clash.id)} is already stored, at version ${clash.version} of stream ${
-        JSON.stringify(clash.streamId)
-      }, and this append is not a retry of the one that stored it`
-    })
-  }
-
   /** A stream's version and latest position, as an append that stored nothing reports them. */
   const currentResult = (streamId: string): AppendResult => {
     const events = streams.get(streamId)?.events ?? []
-    return {
-      streamId,
-      version: events.length,
-      position: events.at(-1)?.position ?? Position.start,
-      events: []
-    }
+    return { streamId, version: events.length, position: events.at(-1)?.position ?? Position.start, events: [] }
   }
 
-  /**
-   * The outcome of an append that repeats stored event ids: the original results when the
-   * whole append was stored before, a refusal when only part of it was; `undefined` when none
-   * of its ids is stored.
-   */
-  const asRetry = (
-    appends: ReadonlyArray<PreparedAppend>
-  ): Effect.Effect<ReadonlyArray<AppendResult>, InvalidAppendError> | undefined => {
-    const writing = appends.filter((append) => append.events.length > 0)
-    const retries = writing.map(retryOf)
-    if (retries.every((retry) => retry === "new")) return undefined
-    const refused = retries.find((retry) => retry instanceof InvalidAppendError)
-    if (refused !== undefined) return Effect.fail(refused)
-    if (retries.includes("new")) {
-      return Effect.fail(
-        new InvalidAppendError({
-          streamId: writing[retries.findIndex((retry) => retry !== "new")]!.streamId,
-          reason: "part of this append is already stored under the same event ids, and part is not"
-        })
-      )
-    }
-    return Effect.succeed(appends.map((append) =>
-      append.events.length === 0 ? currentResult(append.streamId) : retries[writing.indexOf(append)] as AppendResult
-    ))
+  /** What the store holds for an append's event ids. */
+  const storedIds = (append: PreparedAppend): Retries.StoredIds => {
+    const events = append.events.map((event) => byId.get(event.id))
+    const first = events[0]
+    const originalSize = first === undefined
+      ? 0
+      : (streams.get(first.streamId)?.events ?? []).filter((event) => Position.equals(event.position, first.position))
+        .length
+    return { events: events.map((event) => event && toRecorded(event)), originalSize }
+  }
+
+  /** A retried append's outcome, or `undefined` when none of its ids is stored. */
+  const asRetry = (appends: ReadonlyArray<PreparedAppend>) => {
+    const outcome = Retries.combine(
+      appends,
+      appends.map((append) => append.events.length === 0 ? undefined : Retries.classify(append, storedIds(append))),
+      currentResult
+    )
+    return outcome === undefined
+      ? undefined
+      : outcome instanceof InvalidAppendError
+      ? Effect.fail(outcome)
+      : Effect.succeed(outcome)
   }
 
   /** Why the appends cannot all be stored now (a type mismatch, a version conflict), if they cannot. */
@@ -159,7 +118,9 @@ export const make: Effect.Effect<EventStore> = Effect.sync(() => {
     const position = appends.some((append) => append.events.length > 0)
       ? Position.make({ sequence: ++sequence })
       : Position.start
-    return appends.map((append) => {
+    // Within one position, the log holds the streams in stream id order, as SQL reads them.
+    const written = new Map<string, AppendResult>()
+    for (const append of [...appends].sort((a, b) => compareStreamIds(a.streamId, b.streamId))) {
       let stream = streams.get(append.streamId)
       if (stream === undefined && append.events.length > 0) {
         stream = { type: append.streamType, events: [] }
@@ -179,8 +140,9 @@ export const make: Effect.Effect<EventStore> = Effect.sync(() => {
         byId.set(stored.id, stored)
         return toRecorded(stored)
       })
-      return { ...currentResult(append.streamId), events: recorded }
-    })
+      written.set(append.streamId, { ...currentResult(append.streamId), events: recorded })
+    }
+    return appends.map((append) => written.get(append.streamId)!)
   }
 
   const appendMany = (

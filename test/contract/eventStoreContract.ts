@@ -777,4 +777,32 @@ export const eventStoreContract = <E>(name: string, storeLayer: Layer.Layer<Even
         const all = yield* readAllAfter(start, 1_000)
         expect(all).toHaveLength(count + 600)
       }))
+
+    it.effect("reads the events of one append by stream id in code point order, then version", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const start = yield* currentPosition
+        const tag = crypto.randomUUID()
+        // U+FFFF sorts before U+1F600 by code point, after it by UTF-16 code unit.
+        const ids = [`${tag}-b`, `${tag}-\u{1F600}`, `${tag}-a`, `${tag}-\uffff`, `${tag}-B`]
+        yield* store.appendMany(ids.map((streamId) => ({
+          streamId,
+          streamType: "thing",
+          expectedVersion: ExpectedVersion.noStream,
+          events: events(2)
+        })))
+        const read = (yield* readAllAfter(start)).filter((recorded) => recorded.streamId.startsWith(tag))
+        expect(read.map((recorded) => [recorded.streamId.slice(tag.length + 1), recorded.version])).toEqual([
+          ["B", 1],
+          ["B", 2],
+          ["a", 1],
+          ["a", 2],
+          ["b", 1],
+          ["b", 2],
+          ["\uffff", 1],
+          ["\uffff", 2],
+          ["\u{1F600}", 1],
+          ["\u{1F600}", 2]
+        ])
+      }))
   })
