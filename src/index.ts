@@ -1,6 +1,10 @@
 /**
  * Event sourcing and CQRS on Effect.
  *
+ * The root holds the core, which needs only `effect`. The SQL backends are imported from their
+ * own paths (`effect-eventsourcing/SqlEventStore`, `/SqliteEventStore`, `/PgEventStore`), so an
+ * application installs only the database drivers it uses.
+ *
  * @since 0.1.0
  */
 

@@ -1,0 +1,85 @@
+/**
+ * The event store on SQL, for any `SqlClient` from `@effect/sql` whose dialect is PostgreSQL or
+ * SQLite: swapping one database for the other is a change of the client layer and nothing else.
+ *
+ * Events are stored in the common protocol's tables (`entities`, `events`, `projections`), with
+ * three extension columns that have defaults, so that a plain protocol writer still works:
+ * `event_id` (idempotent retries), `metadata` (correlation and causation ids) and, on
+ * PostgreSQL, `transaction_id` (the writing transaction, which keeps global readers from
+ * skipping events that commit late). The schema is created and upgraded by the library's own
+ * forward-only migrations, recorded in their own table, when the store is made; two processes
+ * starting at once take turns.
+ *
+ * Appends made inside the application's `sql.withTransaction` join that transaction: the events
+ * and the application's own writes commit together, or not at all.
+ *
+ * ```ts
+ * import { SqlEventStore } from "effect-eventsourcing"
+ * import { PgClient } from "@effect/sql-pg"
+ *
+ * const EventStoreLive = SqlEventStore.layer().pipe(
+ *   Layer.provide(PgClient.layer({ url: Redacted.make(process.env.DATABASE_URL!) }))
+ * )
+ * ```
+ *
+ * `SqliteEventStore` and `PgEventStore` build the client too.
+ *
+ * @since 0.1.0
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { EventStoreError } from "./Errors.js"
+import { EventStore } from "./EventStore.js"
+import * as Internal from "./internal/sql/sqlEventStore.js"
+import * as Tables from "./internal/sql/tables.js"
+
+/**
+ * The names of the store's tables. Names may be qualified with a schema on PostgreSQL
+ * (`"app.events"`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TableNames {
+  readonly entities: string
+  readonly events: string
+  readonly projections: string
+  /** The table that records which of the library's migrations have run. */
+  readonly migrations: string
+}
+
+/**
+ * The protocol's names, and `effect_eventsourcing_migrations` for the migrations.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultTableNames: TableNames = Tables.defaultTableNames
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Table names to use instead of the defaults (any subset). */
+  readonly tables?: Partial<TableNames> | undefined
+}
+
+/**
+ * Makes the store on the `SqlClient` in context, first running the migrations it needs.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: Options) => Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient> =
+  Internal.make
+
+/**
+ * The store as a layer over a `SqlClient` layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<EventStore, EventStoreError, SqlClient.SqlClient> =>
+  Layer.effect(EventStore, make(options))

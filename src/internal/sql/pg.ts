@@ -1,0 +1,288 @@
+/**
+ * The PostgreSQL statements.
+ *
+ * An append to one stream is one statement: a data-modifying CTE updates the stream's row only
+ * if the expected version and type hold, draws the position from a sequence, and inserts the
+ * events numbered from the version it returned. When the check fails the CTE returns no row and
+ * nothing is written; two writers of one stream queue on its row lock and the second re-checks
+ * the version the first committed. Outside a transaction the statement commits by itself (one
+ * round trip); inside the application's transaction it runs in a savepoint, so a failure leaves
+ * that transaction usable. An append to several streams takes their rows in stream id order,
+ * so two such appends cannot deadlock.
+ *
+ * Every event row records its writing transaction's id. The global order is
+ * `(transaction_id, position)`, and a reader only reads rows of transactions older than the
+ * oldest one still running (`pg_snapshot_xmin`), so a transaction that drew its position early
+ * and commits late is never skipped: readers wait for it instead.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { AppendResult } from "../../EventStore.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
+import * as Position from "../../Position.js"
+import type { PreparedAppend } from "../prepareAppend.js"
+import { compareStreamIds } from "../streamOrder.js"
+import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
+import { AppendConflict, appendResult, causeCode, emptyResult } from "./dialect.js"
+import type { EventRow } from "./rows.js"
+import { fromDays, positionOf } from "./rows.js"
+import type { Tables } from "./tables.js"
+import { quote, schemaOf } from "./tables.js"
+
+const now = "(EXTRACT(EPOCH FROM statement_timestamp()) / 86400)::numeric(12,7)"
+
+/** Positional parameters: `param(value)` adds a value and returns its placeholder. */
+const parameters = () => {
+  const values: Array<unknown> = []
+  return {
+    values,
+    param: (value: unknown) => {
+      values.push(value)
+      return `$${values.length}`
+    }
+  }
+}
+
+export const make = (tables: Tables): Dialect => {
+  const { entities, events, projections } = tables
+  const sequence = tables.eventsObject("position_seq")
+  const sequenceName = `${schemaOf(tables.names.events) === undefined ? "" : `${quote(schemaOf(tables.names.events)!)}.`}${sequence}`
+  const columns = `e.entity_id, s.type, e.ordinal, e.position::text AS position, e.transaction_id::text AS transaction_id,
+    e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata`
+
+  const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
+
+  const migrations: Dialect["migrations"] = {
+    "1_protocol_tables": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.forEach(
+        [
+          `CREATE TABLE IF NOT EXISTS ${entities} (
+            id TEXT NOT NULL PRIMARY KEY,
+            type TEXT NOT NULL,
+            version INT NOT NULL
+          )`,
+          `CREATE TABLE IF NOT EXISTS ${events} (
+            entity_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            details TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            timestamp DECIMAL(12,7) DEFAULT ${now},
+            ordinal INT NOT NULL,
+            position BIGINT NOT NULL
+          )`,
+          // Extensions, each with a default so that a plain protocol writer still works.
+          `ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS event_id TEXT NOT NULL DEFAULT gen_random_uuid()::text`,
+          `ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS metadata TEXT NOT NULL DEFAULT '{}'`,
+          `ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS transaction_id XID8 NOT NULL DEFAULT pg_current_xact_id()`,
+          `CREATE UNIQUE INDEX IF NOT EXISTS ${tables.eventsObject("stream_version")} ON ${events} (entity_id, ordinal)`,
+          `CREATE UNIQUE INDEX IF NOT EXISTS ${tables.eventsObject("event_id")} ON ${events} (event_id)`,
+          `CREATE INDEX IF NOT EXISTS ${tables.eventsObject("global_order")} ON ${events} (transaction_id, position)`,
+          `CREATE SEQUENCE IF NOT EXISTS ${sequenceName}`,
+          // A database written by another implementation already has positions: go on after them.
+          `SELECT setval('${sequenceName.replace(/'/g, "''")}', max(position)) FROM ${events} HAVING max(position) IS NOT NULL`,
+          `CREATE TABLE IF NOT EXISTS ${projections} (source TEXT PRIMARY KEY, position BIGINT)`,
+          `ALTER TABLE ${projections} ADD COLUMN IF NOT EXISTS transaction_id XID8 NOT NULL DEFAULT '0'`
+        ],
+        (statement) => sql.unsafe(statement),
+        { discard: true }
+      ))
+  }
+
+  const exclusively: Dialect["exclusively"] = (migrate) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.withTransaction(
+        Effect.gen(function*() {
+          // Concurrent migrators queue here, before anything (even the schema) is created.
+          yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [
+            `effect-eventsourcing migrations ${tables.names.migrations}`
+          ])
+          const schemas = new Set(
+            Object.values(tables.names).map(schemaOf).filter((schema) => schema !== undefined)
+          )
+          for (const schema of schemas) yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quote(schema)}`)
+          // The migrator probes its table with a query that would abort this transaction if
+          // the table were missing, so it is created first (with the migrator's own columns).
+          yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${quote(tables.names.migrations)} (
+            migration_id integer primary key,
+            created_at timestamp with time zone not null default now(),
+            name text not null
+          )`)
+          return yield* migrate
+        })
+      ))
+
+  /** The statement that moves one stream's version, returning the new version only if the checks hold. */
+  const moveStream = (append: PreparedAppend, param: (value: unknown) => string): string => {
+    const id = param(append.streamId)
+    const type = param(append.streamType)
+    const count = param(append.events.length)
+    const expected = append.expectedVersion
+    if (expected === "any") {
+      return `INSERT INTO ${entities} AS s (id, type, version) VALUES (${id}, ${type}, ${count})
+        ON CONFLICT (id) DO UPDATE SET version = s.version + ${count} WHERE s.type = ${type}
+        RETURNING s.version`
+    }
+    if (expected === "no-stream" || expected === 0) {
+      return `INSERT INTO ${entities} (id, type, version) VALUES (${id}, ${type}, ${count})
+        ON CONFLICT (id) DO NOTHING RETURNING version`
+    }
+    const condition = expected === "stream-exists" ? "version > 0" : `version = ${param(expected)}`
+    return `UPDATE ${entities} SET version = version + ${count}
+      WHERE id = ${id} AND type = ${type} AND ${condition} RETURNING version`
+  }
+
+  /** One stream's part of an append as one statement; `position` is a placeholder or `undefined` to draw one. */
+  const appendStatement = (append: PreparedAppend, position?: bigint) => {
+    const { param, values } = parameters()
+    const stream = moveStream(append, param)
+    const positionValue = position === undefined ? `nextval(${param(sequenceName)}::regclass)` : `${param(String(position))}::bigint`
+    const column = <K extends keyof PreparedAppend["events"][number]>(key: K) =>
+      `${param(append.events.map((event) => event[key]))}::text[]`
+    const query = `WITH stream AS (${stream}),
+      position AS (SELECT ${positionValue} AS value FROM stream),
+      inserted AS (
+        INSERT INTO ${events} (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata)
+        SELECT ${param(append.streamId)}, e.name, e.details, e.actor, ${now},
+          stream.version - ${param(append.events.length)} + e.ordinality, position.value, e.event_id, e.metadata
+        FROM stream, position, unnest(${column("type")}, ${column("data")}, ${column("actor")}, ${column("id")}, ${
+      column("metadata")
+    }) WITH ORDINALITY AS e(name, details, actor, event_id, metadata, ordinality)
+        RETURNING ordinal, position, transaction_id, timestamp
+      )
+      SELECT count(*)::int AS count, max(ordinal) AS version, min(position)::text AS position,
+        min(transaction_id::text) AS transaction_id, min(timestamp)::text AS timestamp
+      FROM inserted`
+    return { query, values }
+  }
+
+  interface Appended {
+    readonly count: number
+    readonly version: number | null
+    readonly position: string | null
+    readonly transaction_id: string | null
+    readonly timestamp: string | null
+  }
+
+  const appendOne = (append: PreparedAppend, position?: bigint) => {
+    const { query, values } = appendStatement(append, position)
+    return Effect.flatMap(run<Appended>(query, values), (rows) => {
+      const row = rows[0]
+      return row === undefined || row.count !== append.events.length || row.version === null
+        ? Effect.fail(new AppendConflict())
+        : Effect.succeed(
+          appendResult(append, row.version, positionOf(row.position!, row.transaction_id), fromDays(row.timestamp))
+        )
+    })
+  }
+
+  /** Checks a stream an append writes nothing to, holding its row until the transaction ends. */
+  const checkUnchanged = (append: PreparedAppend) =>
+    Effect.gen(function*() {
+      const rows = yield* run<{ type: string; version: number }>(
+        `SELECT type, version FROM ${entities} WHERE id = $1 FOR SHARE`,
+        [append.streamId]
+      )
+      const row = rows[0]
+      const version = row?.version ?? 0
+      if (row !== undefined && row.type !== append.streamType) return yield* new AppendConflict()
+      if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, version)) return yield* new AppendConflict()
+    })
+
+  const append: Dialect["append"] = (appends) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const single = appends.length === 1 && appends[0]!.events.length > 0
+      if (single) {
+        const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+        // Alone, the statement is its own transaction; inside the application's it gets a
+        // savepoint, so that a failed append does not abort the application's transaction.
+        const one = Effect.map(appendOne(appends[0]!), (result) => [result])
+        return yield* (inTransaction ? sql.withTransaction(one) : one)
+      }
+      return yield* sql.withTransaction(Effect.gen(function*() {
+        const writing = appends.some((append) => append.events.length > 0)
+        const position = writing
+          ? BigInt((yield* run<{ value: string }>(`SELECT nextval($1::regclass)::text AS value`, [sequenceName]))[0]!.value)
+          : undefined
+        const results = new Map<string, AppendResult>()
+        for (const append of [...appends].sort((a, b) => compareStreamIds(a.streamId, b.streamId))) {
+          if (append.events.length === 0) yield* checkUnchanged(append)
+          else results.set(append.streamId, yield* appendOne(append, position))
+        }
+        const states = yield* streamStates(appends.filter((append) => append.events.length === 0).map((a) => a.streamId))
+        return appends.map((append) =>
+          results.get(append.streamId) ?? emptyResult(append.streamId, states.find((state) => state.id === append.streamId))
+        )
+      }))
+    })
+
+  const readStream: Dialect["readStream"] = (streamId, direction, from, limit) =>
+    run<EventRow>(
+      `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+      WHERE e.entity_id = $1 AND e.ordinal ${direction === "forward" ? ">=" : "<="} $2
+      ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT $3`,
+      [streamId, from, limit]
+    )
+
+  const readAll: Dialect["readAll"] = (after, size) =>
+    run<EventRow>(
+      `WITH fence AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+      boundary AS (
+        SELECT e.transaction_id, e.position FROM ${events} e, fence
+        WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint) AND e.transaction_id < fence.xmin
+        ORDER BY e.transaction_id, e.position OFFSET $3 LIMIT 1
+      )
+      SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id, fence
+      WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint) AND e.transaction_id < fence.xmin
+        AND (NOT EXISTS (SELECT 1 FROM boundary)
+          OR (e.transaction_id, e.position) <= (SELECT transaction_id, position FROM boundary))
+      ORDER BY e.transaction_id, e.position, e.entity_id COLLATE "C", e.ordinal`,
+      [String(after.transaction), String(after.sequence), size - 1]
+    )
+
+  const streamStates: Dialect["streamStates"] = (streamIds) =>
+    streamIds.length === 0
+      ? Effect.succeed([])
+      : Effect.map(
+        run<{ id: string; type: string; version: number; position: string | null; transaction_id: string | null }>(
+          `SELECT s.id, s.type, s.version, last.position::text AS position, last.transaction_id::text AS transaction_id
+          FROM ${entities} s LEFT JOIN LATERAL (
+            SELECT position, transaction_id FROM ${events} WHERE entity_id = s.id ORDER BY ordinal DESC LIMIT 1
+          ) last ON true
+          WHERE s.id = ANY($1::text[])`,
+          [streamIds]
+        ),
+        (rows) =>
+          rows.map((row): StreamState => ({
+            id: row.id,
+            type: row.type,
+            version: row.version,
+            position: row.position === null ? Position.start : positionOf(row.position, row.transaction_id)
+          }))
+      )
+
+  const eventsById: Dialect["eventsById"] = (eventIds) =>
+    eventIds.length === 0
+      ? Effect.succeed([])
+      : run<EventRowWithAppendSize>(
+        `SELECT ${columns},
+          (SELECT count(*) FROM ${events} o WHERE o.entity_id = e.entity_id AND o.position = e.position) AS append_size
+        FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+        WHERE e.event_id = ANY($1::text[])`,
+        [eventIds]
+      )
+
+  return {
+    migrations,
+    exclusively,
+    append,
+    readStream,
+    readAll,
+    streamStates,
+    eventsById,
+    isUniqueViolation: (error: SqlError) => causeCode(error) === "23505"
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The event store on any `SqlClient`: validation, retries, conflict resolution, paging and
+ * decoding are here; the statements come from the client's dialect.
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { AppendError } from "../../Errors.js"
+import { ConcurrencyError, EventStoreError, InvalidAppendError, StreamTypeMismatchError } from "../../Errors.js"
+import type { AppendRequest, AppendResult, EventStore, ReadError } from "../../EventStore.js"
+import type { RecordedEvent } from "../../Events.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
+import * as Metadata from "../../Metadata.js"
+import * as Position from "../../Position.js"
+import type { PreparedAppend } from "../prepareAppend.js"
+import { prepareAppends } from "../prepareAppend.js"
+import { defaultBatchSize, validated } from "../readOptions.js"
+import * as Retries from "../retries.js"
+import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
+import { emptyResult } from "./dialect.js"
+import * as Pg from "./pg.js"
+import type { EventRow } from "./rows.js"
+import { toRecorded } from "./rows.js"
+import * as Sqlite from "./sqlite.js"
+import * as Tables from "./tables.js"
+
+export interface Options {
+  readonly tables?: Partial<Tables.TableNames> | undefined
+}
+
+/** Events read from a stream per round trip. */
+const streamPageSize = 500
+/** The largest version an `INT` column holds. */
+const maxVersion = 2_147_483_647
+/**
+ * How often an append whose conflict the store can no longer explain (the stream moved on to a
+ * state its expectation allows) is tried again before it is reported as a conflict.
+ */
+const attemptsAfterConflict = 3
+
+const storeError = (operation: string) => (cause: unknown) => new EventStoreError({ operation, cause })
+
+/** A `SqlError` thrown as a defect (as a failed commit is, by `@effect/sql`) back in the error channel. */
+const recoverSqlDefects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+  Effect.catchSomeDefect(effect, (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
+
+const decodeRows = (rows: ReadonlyArray<EventRow>) =>
+  Effect.forEach(rows, (row) => toRecorded(row))
+
+export const migrate = (dialect: Dialect, tables: Tables.Tables) =>
+  dialect.exclusively(
+    Migrator.make({})({ loader: Migrator.fromRecord(dialect.migrations), table: tables.names.migrations })
+  ).pipe(Effect.mapError(storeError("migrate the event store schema")))
+
+export const dialectOf = (sql: SqlClient.SqlClient, tables: Tables.Tables): Dialect | undefined =>
+  sql.onDialectOrElse({
+    pg: () => Pg.make(tables),
+    sqlite: () => Sqlite.make(tables),
+    orElse: () => undefined
+  })
+
+export const make = (options?: Options): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tables = Tables.make(options?.tables)
+    const dialect = dialectOf(sql, tables)
+    if (dialect === undefined) {
+      return yield* Effect.dieMessage("The SQL event store supports PostgreSQL and SQLite clients only")
+    }
+    yield* migrate(dialect, tables)
+
+    const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+      Effect.provideService(effect, SqlClient.SqlClient, sql)
+
+    /** The original results of an append whose ids are stored, a refusal, or `undefined` if none is stored. */
+    const asRetry = (appends: ReadonlyArray<PreparedAppend>) =>
+      Effect.gen(function*() {
+        const rows = yield* dialect.eventsById(appends.flatMap((append) => append.events.map((event) => event.id)))
+        if (rows.length === 0) return undefined
+        const stored = new Map<string, { readonly event: RecordedEvent; readonly row: EventRowWithAppendSize }>()
+        for (const row of rows) {
+          const event = yield* Effect.mapError(toRecorded(row), storeError("read the events of a retried append"))
+          stored.set(event.id, { event, row })
+        }
+        const states = yield* dialect.streamStates(appends.map((append) => append.streamId))
+        return Retries.combine(
+          appends,
+          appends.map((append) => {
+            if (append.events.length === 0) return undefined
+            const events = append.events.map((event) => stored.get(event.id)?.event)
+            const first = stored.get(append.events[0]!.id)
+            return Retries.classify(append, { events, originalSize: Number(first?.row.append_size ?? 0) })
+          }),
+          (streamId) => emptyResult(streamId, states.find((state) => state.id === streamId))
+        )
+      })
+
+    /** Why an append that stored nothing failed, read from what the store holds now. */
+    const explain = (
+      appends: ReadonlyArray<PreparedAppend>,
+      states: ReadonlyArray<StreamState>
+    ): ConcurrencyError | StreamTypeMismatchError | undefined => {
+      const stateOf = (append: PreparedAppend) => states.find((state) => state.id === append.streamId)
+      for (const append of appends) {
+        const state = stateOf(append)
+        if (state !== undefined && state.type !== append.streamType) {
+          return new StreamTypeMismatchError({
+            streamId: append.streamId,
+            expectedType: append.streamType,
+            actualType: state.type
+          })
+        }
+      }
+      for (const append of appends) {
+        const actualVersion = stateOf(append)?.version ?? 0
+        if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, actualVersion)) {
+          return new ConcurrencyError({ streamId: append.streamId, expectedVersion: append.expectedVersion, actualVersion })
+        }
+      }
+      return undefined
+    }
+
+    const attempt = (
+      appends: ReadonlyArray<PreparedAppend>,
+      attemptsLeft: number
+    ): Effect.Effect<ReadonlyArray<AppendResult>, AppendError, SqlClient.SqlClient> =>
+      recoverSqlDefects(dialect.append(appends)).pipe(
+        Effect.catchAll((error) =>
+          error._tag === "AppendConflict" || dialect.isUniqueViolation(error)
+            ? resolve(appends, attemptsLeft)
+            : Effect.fail(storeError("append events")(error))
+        )
+      )
+
+    const resolve = (appends: ReadonlyArray<PreparedAppend>, attemptsLeft: number) =>
+      Effect.gen(function*() {
+        const retried = yield* asRetry(appends)
+        if (retried instanceof InvalidAppendError) return yield* retried
+        if (retried !== undefined) return retried
+        const states = yield* dialect.streamStates(appends.map((append) => append.streamId))
+        const explained = explain(appends, states)
+        if (explained !== undefined) return yield* explained
+        if (attemptsLeft > 0) return yield* attempt(appends, attemptsLeft - 1)
+        const first = appends[0]!
+        return yield* new ConcurrencyError({
+          streamId: first.streamId,
+          expectedVersion: first.expectedVersion,
+          actualVersion: states.find((state) => state.id === first.streamId)?.version ?? 0
+        })
+      }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError("resolve an append conflict")(error))))
+
+    const appendMany = (requests: ReadonlyArray<AppendRequest>) =>
+      Effect.gen(function*() {
+        const context = yield* Metadata.current
+        const prepared = prepareAppends(requests, context, () => crypto.randomUUID())
+        if (Either.isLeft(prepared)) return yield* prepared.left
+        if (prepared.right.length === 0) return []
+        return yield* attempt(prepared.right, attemptsAfterConflict)
+      }).pipe(withSql)
+
+    const readStream: EventStore["readStream"] = (streamId, options) =>
+      validated("readStream", options, () => {
+        const direction = options?.direction ?? "forward"
+        const limit = options?.limit ?? Infinity
+        const first = Math.min(options?.from ?? (direction === "forward" ? 1 : maxVersion), maxVersion)
+        return Stream.paginateChunkEffect({ from: first, remaining: limit }, ({ from, remaining }) =>
+          Effect.gen(function*() {
+            if (remaining === 0) return [Chunk.empty(), Option.none()] as const
+            const size = Math.min(remaining, streamPageSize)
+            const rows = yield* dialect.readStream(streamId, direction, from, size).pipe(
+              Effect.mapError(storeError("read a stream"))
+            )
+            const events = yield* decodeRows(rows)
+            const last = events.at(-1)
+            const next = direction === "forward" ? (last?.version ?? 0) + 1 : (last?.version ?? 0) - 1
+            const more = last !== undefined && events.length === size && remaining > size && next >= 1
+            return [
+              Chunk.unsafeFromArray(events),
+              more ? Option.some({ from: next, remaining: remaining - size }) : Option.none()
+            ] as const
+          }).pipe(withSql))
+      })
+
+    const readAll: EventStore["readAll"] = (options) =>
+      validated("readAll", options, () => {
+        const size = options?.batchSize ?? defaultBatchSize
+        return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
+          Effect.gen(function*() {
+            const rows = yield* dialect.readAll(after, size).pipe(Effect.mapError(storeError("read all events")))
+            const events = yield* decodeRows(rows)
+            const last = events.at(-1)
+            return [
+              Chunk.unsafeFromArray(events),
+              last === undefined || events.length < size ? Option.none() : Option.some(last.position)
+            ] as const
+          }).pipe(withSql))
+      }) as Stream.Stream<RecordedEvent, ReadError>
+
+    return {
+      append: (request) => Effect.map(appendMany([request]), (results) => results[0]!),
+      appendMany,
+      readStream,
+      readAll,
+      streamVersion: (streamId) =>
+        dialect.streamStates([streamId]).pipe(
+          Effect.map((states) => states[0]?.version ?? 0),
+          Effect.mapError(storeError("read a stream's version")),
+          withSql
+        )
+    }
+  })

@@ -1,0 +1,271 @@
+/**
+ * The SQLite statements.
+ *
+ * SQLite has one writer at a time, so its commit order is its write order: an append takes the
+ * write lock first (`BEGIN IMMEDIATE`, so that two processes sharing a file queue on the lock
+ * instead of failing), checks and moves each stream's version, numbers its position after the
+ * greatest one stored, and inserts its events. Readers see whole transactions, so the global
+ * order needs no fence.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import type { AppendResult } from "../../EventStore.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
+import * as Position from "../../Position.js"
+import type { PreparedAppend } from "../prepareAppend.js"
+import { compareStreamIds } from "../streamOrder.js"
+import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
+import { AppendConflict, appendResult, causeCode, emptyResult } from "./dialect.js"
+import type { EventRow } from "./rows.js"
+import { fromDays, positionOf } from "./rows.js"
+import type { Tables } from "./tables.js"
+
+/** Rows per INSERT: nine values a row stays well under SQLite's limit of 32,766 bound values. */
+const rowsPerInsert = 1_000
+/** Values per `IN (...)` list. */
+const idsPerQuery = 500
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, index) => items.slice(index * size, (index + 1) * size))
+
+const placeholders = (count: number) => Array.from({ length: count }, () => "?").join(", ")
+
+/**
+ * Runs an effect in a transaction that holds SQLite's write lock from its first statement
+ * (`BEGIN IMMEDIATE`). A deferred transaction that reads before it writes fails with
+ * `SQLITE_BUSY` when another process wrote in between; an immediate one waits for the lock.
+ * Inside an existing transaction it is a savepoint of it.
+ */
+export const withImmediateTransaction = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
+      return yield* sql.withTransaction(effect)
+    }
+    return yield* Effect.scoped(Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const connection = yield* sql.reserve
+        yield* connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined)
+        const exit = yield* Effect.exit(
+          restore(Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]))
+        )
+        const rollback = Effect.ignore(connection.executeUnprepared("ROLLBACK", [], undefined))
+        if (Exit.isFailure(exit)) {
+          yield* rollback
+          return yield* exit
+        }
+        // A commit that fails leaves the transaction open: end it before reporting the failure.
+        yield* Effect.tapError(connection.executeUnprepared("COMMIT", [], undefined), () => rollback)
+        return yield* exit
+      })
+    ))
+  })
+
+export const make = (tables: Tables): Dialect => {
+  const { entities, events, projections } = tables
+  const columns =
+    `e.entity_id, s.type, e.ordinal, e.position, NULL AS transaction_id, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata`
+
+  const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
+
+  const migrations: Dialect["migrations"] = {
+    "1_protocol_tables": Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${entities} (
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        version INT NOT NULL,
+        PRIMARY KEY (id)
+      )`)
+      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${events} (
+        entity_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        details TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        timestamp DECIMAL(12,7) DEFAULT (JulianDay(CURRENT_TIMESTAMP) - 2440587.5),
+        ordinal INT NOT NULL,
+        position BIGINT NOT NULL
+      )`)
+      // Extensions, added to a table another implementation may have created. SQLite cannot add
+      // a column whose default is computed, so a trigger gives event ids to rows that come
+      // without one (from a plain protocol writer).
+      const present = new Set(
+        (yield* sql.unsafe<{ name: string }>(`SELECT name FROM pragma_table_info(?)`, [tables.names.events]))
+          .map((column) => column.name)
+      )
+      if (!present.has("event_id")) yield* sql.unsafe(`ALTER TABLE ${events} ADD COLUMN event_id TEXT`)
+      if (!present.has("metadata")) {
+        yield* sql.unsafe(`ALTER TABLE ${events} ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'`)
+      }
+      yield* sql.unsafe(`UPDATE ${events} SET event_id = lower(hex(randomblob(16))) WHERE event_id IS NULL`)
+      yield* sql.unsafe(`CREATE TRIGGER IF NOT EXISTS ${tables.eventsObject("event_id_default")}
+        AFTER INSERT ON ${events} WHEN NEW.event_id IS NULL
+        BEGIN UPDATE ${events} SET event_id = lower(hex(randomblob(16))) WHERE rowid = NEW.rowid; END`)
+      yield* sql.unsafe(
+        `CREATE UNIQUE INDEX IF NOT EXISTS ${tables.eventsObject("stream_version")} ON ${events} (entity_id, ordinal)`
+      )
+      yield* sql.unsafe(`CREATE UNIQUE INDEX IF NOT EXISTS ${tables.eventsObject("event_id")} ON ${events} (event_id)`)
+      yield* sql.unsafe(`CREATE INDEX IF NOT EXISTS ${tables.eventsObject("position")} ON ${events} (position)`)
+      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${projections} (source TEXT PRIMARY KEY, position BIGINT)`)
+    })
+  }
+
+  /** Moves one stream's version if the checks hold; no row when they do not. */
+  const moveStream = (append: PreparedAppend) => {
+    const count = append.events.length
+    const expected = append.expectedVersion
+    if (expected === "any") {
+      return run<{ version: number }>(
+        `INSERT INTO ${entities} (id, type, version) VALUES (?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET version = version + excluded.version WHERE type = excluded.type
+        RETURNING version`,
+        [append.streamId, append.streamType, count]
+      )
+    }
+    if (expected === "no-stream" || expected === 0) {
+      return run<{ version: number }>(
+        `INSERT INTO ${entities} (id, type, version) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING version`,
+        [append.streamId, append.streamType, count]
+      )
+    }
+    return expected === "stream-exists"
+      ? run<{ version: number }>(
+        `UPDATE ${entities} SET version = version + ? WHERE id = ? AND type = ? AND version > 0 RETURNING version`,
+        [count, append.streamId, append.streamType]
+      )
+      : run<{ version: number }>(
+        `UPDATE ${entities} SET version = version + ? WHERE id = ? AND type = ? AND version = ? RETURNING version`,
+        [count, append.streamId, append.streamType, expected]
+      )
+  }
+
+  const insertEvents = (append: PreparedAppend, versionBefore: number, position: number, timestamp: number) =>
+    Effect.forEach(
+      chunks(append.events.map((event, index) => ({ event, ordinal: versionBefore + index + 1 })), rowsPerInsert),
+      (rows) =>
+        run(
+          `INSERT INTO ${events} (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata)
+          VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+          rows.flatMap(({ event, ordinal }) => [
+            append.streamId,
+            event.type,
+            event.data,
+            event.actor,
+            timestamp,
+            ordinal,
+            position,
+            event.id,
+            event.metadata
+          ])
+        ),
+      { discard: true }
+    )
+
+  const append: Dialect["append"] = (appends) =>
+    withImmediateTransaction(Effect.gen(function*() {
+      const sorted = [...appends].sort((a, b) => compareStreamIds(a.streamId, b.streamId))
+      const versions = new Map<string, number>()
+      for (const append of sorted.filter((append) => append.events.length > 0)) {
+        const moved = (yield* moveStream(append))[0]
+        if (moved === undefined) return yield* new AppendConflict()
+        versions.set(append.streamId, moved.version)
+      }
+      const unchanged = yield* streamStates(
+        sorted.filter((append) => append.events.length === 0).map((append) => append.streamId)
+      )
+      for (const append of sorted.filter((append) => append.events.length === 0)) {
+        const state = unchanged.find((state) => state.id === append.streamId)
+        if (state !== undefined && state.type !== append.streamType) return yield* new AppendConflict()
+        if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, state?.version ?? 0)) {
+          return yield* new AppendConflict()
+        }
+      }
+      if (versions.size === 0) {
+        return appends.map((append) => emptyResult(append.streamId, unchanged.find((state) => state.id === append.streamId)))
+      }
+      const [next] = yield* run<{ position: number; timestamp: number }>(
+        `SELECT COALESCE(MAX(position), 0) + 1 AS position, julianday('now') - 2440587.5 AS timestamp FROM ${events}`,
+        []
+      )
+      const results = new Map<string, AppendResult>()
+      for (const append of sorted.filter((append) => append.events.length > 0)) {
+        const version = versions.get(append.streamId)!
+        yield* insertEvents(append, version - append.events.length, next!.position, next!.timestamp)
+        results.set(
+          append.streamId,
+          appendResult(append, version, positionOf(next!.position, null), fromDays(next!.timestamp))
+        )
+      }
+      return appends.map((append) =>
+        results.get(append.streamId) ?? emptyResult(append.streamId, unchanged.find((state) => state.id === append.streamId))
+      )
+    }))
+
+  const readStream: Dialect["readStream"] = (streamId, direction, from, limit) =>
+    run<EventRow>(
+      `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+      WHERE e.entity_id = ? AND e.ordinal ${direction === "forward" ? ">=" : "<="} ?
+      ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT ?`,
+      [streamId, from, limit]
+    )
+
+  const readAll: Dialect["readAll"] = (after, size) => {
+    const position = Number(after.sequence)
+    return run<EventRow>(
+      `WITH boundary AS (SELECT position FROM ${events} WHERE position > ? ORDER BY position LIMIT 1 OFFSET ?)
+      SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+      WHERE e.position > ?
+        AND (NOT EXISTS (SELECT 1 FROM boundary) OR e.position <= (SELECT position FROM boundary))
+      ORDER BY e.position, e.entity_id, e.ordinal`,
+      [position, size - 1, position]
+    )
+  }
+
+  const streamStates: Dialect["streamStates"] = (streamIds) =>
+    Effect.map(
+      Effect.forEach(chunks(streamIds, idsPerQuery), (ids) =>
+        run<{ id: string; type: string; version: number; position: number | null }>(
+          `SELECT s.id, s.type, s.version,
+            (SELECT position FROM ${events} WHERE entity_id = s.id ORDER BY ordinal DESC LIMIT 1) AS position
+          FROM ${entities} s WHERE s.id IN (${placeholders(ids.length)})`,
+          ids
+        )),
+      (batches) =>
+        batches.flat().map((row): StreamState => ({
+          id: row.id,
+          type: row.type,
+          version: row.version,
+          position: row.position === null ? Position.start : positionOf(row.position, null)
+        }))
+    )
+
+  const eventsById: Dialect["eventsById"] = (eventIds) =>
+    Effect.map(
+      Effect.forEach(chunks(eventIds, idsPerQuery), (ids) =>
+        run<EventRowWithAppendSize>(
+          `SELECT ${columns},
+            (SELECT count(*) FROM ${events} o WHERE o.entity_id = e.entity_id AND o.position = e.position) AS append_size
+          FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+          WHERE e.event_id IN (${placeholders(ids.length)})`,
+          ids
+        )),
+      (batches) => batches.flat()
+    )
+
+  return {
+    migrations,
+    exclusively: withImmediateTransaction,
+    append,
+    readStream,
+    readAll,
+    streamStates,
+    eventsById,
+    isUniqueViolation: (error: SqlError) => causeCode(error)?.startsWith("SQLITE_CONSTRAINT") === true
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The names of the tables a SQL event store uses, and their quoted forms.
+ */
+export interface TableNames {
+  readonly entities: string
+  readonly events: string
+  readonly projections: string
+  readonly migrations: string
+}
+
+export const defaultTableNames: TableNames = {
+  entities: "entities",
+  events: "events",
+  projections: "projections",
+  migrations: "effect_eventsourcing_migrations"
+}
+
+/** A quoted identifier; a dot separates a schema from a name (`"app"."events"`). */
+export const quote = (name: string): string =>
+  name.split(".").map((part) => `"${part.replace(/"/g, "\"\"")}"`).join(".")
+
+/** The name without its schema, for naming the indexes and sequences of a table. */
+export const baseName = (name: string): string => name.slice(name.lastIndexOf(".") + 1)
+
+/** The schema part of a qualified name, if it has one. */
+export const schemaOf = (name: string): string | undefined =>
+  name.includes(".") ? name.slice(0, name.lastIndexOf(".")) : undefined
+
+export interface Tables {
+  readonly names: TableNames
+  readonly entities: string
+  readonly events: string
+  readonly projections: string
+  /** The quoted name of an object (index, sequence, trigger) named after the events table. */
+  readonly eventsObject: (suffix: string) => string
+}
+
+export const make = (names: Partial<TableNames> | undefined): Tables => {
+  const resolved = { ...defaultTableNames, ...names }
+  return {
+    names: resolved,
+    entities: quote(resolved.entities),
+    events: quote(resolved.events),
+    projections: quote(resolved.projections),
+    eventsObject: (suffix) => quote(`${baseName(resolved.events)}_${suffix}`)
+  }
+}
