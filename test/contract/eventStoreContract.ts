@@ -4,9 +4,10 @@
  * store across the whole suite.
  */
 import { expect, layer } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Either, Layer, Ref, Stream, TestServices } from "effect"
+import { Chunk, Deferred, Effect, Either, Layer, Ref, Stream } from "effect"
 import { Errors, EventStore, ExpectedVersion, Metadata, Position } from "effect-eventsourcing"
 import type { Events } from "effect-eventsourcing"
+import { live } from "../support/live.js"
 
 const newStreamId = (label: string) => `${label}-${crypto.randomUUID()}`
 
@@ -57,13 +58,7 @@ const append = (
 
 export const eventStoreContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventStore, E>) =>
   layer(storeLayer)(`EventStore contract: ${name}`, (methods) => {
-    // The contract runs on the real clock: SQL backends stamp events with real time, and races
-    // need real scheduling. (`excludeTestServices` would do this, but in @effect/vitest 0.30.0 it
-    // leaves the live Clock in place for later tests of the same file.)
-    const it = {
-      effect: <A, E2>(name: string, body: () => Effect.Effect<A, E2, EventStore.EventStore>) =>
-        methods.effect(name, () => TestServices.provideLive(body()))
-    }
+    const it = live(methods)
     it.effect("appends to a new stream and records every fact of each event", () =>
       Effect.gen(function*() {
         const streamId = newStreamId("new")
