@@ -1,0 +1,88 @@
+/**
+ * Stored data that no longer decodes gets a typed error naming the stream, version and event
+ * type, from the store (details that are not JSON) and from a decider's Schema (details that do
+ * not match it); nothing stored is changed by reading it.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { Chunk, Effect, Schema, Stream } from "effect"
+import { CommandHandler, Decider, Errors, EventStore, ExpectedVersion } from "effect-eventsourcing"
+import { backends, execute } from "../support/backends.js"
+import { live } from "../support/live.js"
+
+const Counted = Schema.TaggedStruct("Counted", { by: Schema.Int })
+const counter = CommandHandler.make(Decider.make({
+  streamType: "counter",
+  events: Counted,
+  initialState: 0,
+  decide: (by: number) => [Counted.make({ by })],
+  evolve: (total: number, event) => total + event.by
+}))
+
+for (const backend of backends("bad_data")) {
+  describe.skipIf(backend.skip)(`${backend.name} stored data that does not decode`, () => {
+    layer(backend.layer)((methods) => {
+      const it = live(methods)
+      const p = backend.placeholder
+
+      /** Overwrites the details of one stored event, as a faulty tool or a bad migration would. */
+      const corrupt = (streamId: string, version: number, details: string) =>
+        execute(
+          `UPDATE ${backend.table("events")} SET details = ${p(1)} WHERE entity_id = ${p(2)} AND ordinal = ${p(3)}`,
+          [details, streamId, version]
+        )
+
+      it.effect("names the stream, version and type of details that are not JSON", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const streamId = `broken-${crypto.randomUUID()}`
+          const appended = yield* counter.handle(streamId, 1)
+          yield* counter.handle(streamId, 2)
+          yield* corrupt(streamId, 2, "{not json")
+
+          const fromStream = yield* Effect.flip(Stream.runCollect(store.readStream(streamId)))
+          expect(fromStream).toBeInstanceOf(Errors.EventDecodeError)
+          expect(fromStream).toMatchObject({ streamId, version: 2, eventType: "Counted" })
+          expect(fromStream.message).toContain("not valid JSON")
+
+          const fromAll = yield* Effect.flip(Stream.runCollect(store.readAll({ after: appended.position })))
+          expect(fromAll).toMatchObject({ _tag: "EventDecodeError", streamId, version: 2 })
+
+          const fromLoad = yield* Effect.flip(counter.load(streamId))
+          expect(fromLoad).toMatchObject({ _tag: "EventDecodeError", streamId, version: 2, eventType: "Counted" })
+          // The events before it still read.
+          const first = yield* Stream.runCollect(store.readStream(streamId, { limit: 1 }))
+          expect(Chunk.toReadonlyArray(first)[0]!.data).toEqual({ by: 1 })
+        }))
+
+      it.effect("names the stream, version and type of details that do not match the Schema", () =>
+        Effect.gen(function*() {
+          const streamId = `mismatched-${crypto.randomUUID()}`
+          yield* counter.handle(streamId, 1)
+          yield* corrupt(streamId, 1, JSON.stringify({ by: "one" }))
+          const error = yield* Effect.flip(counter.load(streamId))
+          expect(error).toBeInstanceOf(Errors.EventDecodeError)
+          expect(error).toMatchObject({ streamId, version: 1, eventType: "Counted" })
+          expect(error.message).toContain("by")
+          // Handling a command on it fails the same way and appends nothing.
+          const handled = yield* Effect.flip(counter.handle(streamId, 5))
+          expect(handled).toMatchObject({ _tag: "EventDecodeError", version: 1 })
+          const store = yield* EventStore.EventStore
+          expect(yield* store.streamVersion(streamId)).toBe(1)
+        }))
+
+      it.effect("reads a stream of another type as StreamTypeMismatchError", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const streamId = `other-${crypto.randomUUID()}`
+          yield* store.append({
+            streamId,
+            streamType: "order",
+            expectedVersion: ExpectedVersion.noStream,
+            events: [{ type: "Counted", data: { by: 1 } }]
+          })
+          const error = yield* Effect.flip(counter.handle(streamId, 1))
+          expect(error).toEqual(new Errors.StreamTypeMismatchError({ streamId, expectedType: "counter", actualType: "order" }))
+        }))
+    })
+  })
+}
