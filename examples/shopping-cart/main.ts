@@ -1,9 +1,12 @@
 /**
- * `npm start`: runs the shopping-cart scenario and prints the stored events and the final state.
+ * `npm start`: runs the shopping-cart scenario on a new cart and prints the stored events and
+ * the final state. It runs on a SQLite file by default and on PostgreSQL when `DATABASE_URL` is
+ * set (see `backend.ts`); every run adds a new cart to the same store.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import { EventStore, Position } from "effect-eventsourcing"
+import { Position } from "effect-eventsourcing"
+import * as Backend from "./backend.js"
 import { scenario } from "./scenario.js"
 
 const program = Effect.gen(function*() {
@@ -11,7 +14,7 @@ const program = Effect.gen(function*() {
     cartId: crypto.randomUUID(),
     orderId: crypto.randomUUID()
   })
-  yield* Console.log(`Shopping cart ${cartId} on the in-memory event store\n`)
+  yield* Console.log(`Shopping cart ${cartId} on ${yield* Backend.Backend}\n`)
   yield* Console.log("Commands:")
   for (const command of commands) {
     const { _tag, tenantId: _tenant, cartId: _cart, ...fields } = command
@@ -28,4 +31,4 @@ const program = Effect.gen(function*() {
   yield* Console.log(`\nFinal state:\n${JSON.stringify(state, null, 2)}`)
 })
 
-NodeRuntime.runMain(program.pipe(Effect.provide(EventStore.layerMemory)))
+NodeRuntime.runMain(program.pipe(Effect.provide(Backend.layer)))

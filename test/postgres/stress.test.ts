@@ -62,15 +62,30 @@ describe.skipIf(skipPostgres)("PostgreSQL under concurrent writers", () => {
             yield* Ref.update(otherFailures, (all) => [...all, outcome.left])
           })
 
+        /** Appends to a stream of its own and, in every other append, also to one of a few shared streams. */
         const appendOwn = (writer: number, n: number) =>
           Effect.gen(function*() {
-            const outcome = yield* Effect.either(store.append({
+            const own = {
               streamId: `own-${writer}-${n % 20}-${hot}`,
               streamType: "thing",
               expectedVersion: ExpectedVersion.any,
-              events: [{ type: "Happened", data: { writer, n } }, { type: "Followed", data: { writer, n } }]
-            }))
-            if (Either.isRight(outcome)) yield* record(outcome.right.events)
+              events: [{ type: "Happened", data: { writer, n } }]
+            }
+            const shared = {
+              streamId: `shared-${n % 4}-${hot}`,
+              streamType: "thing",
+              expectedVersion: ExpectedVersion.any,
+              events: [{ type: "Shared", data: { writer, n } }]
+            }
+            const outcome = yield* Effect.either(
+              n % 2 === 0
+                ? store.appendMany(writer % 2 === 0 ? [own, shared] : [shared, own])
+                : Effect.map(
+                  store.append({ ...own, events: [...own.events, { type: "Followed", data: { writer, n } }] }),
+                  (result) => [result]
+                )
+            )
+            if (Either.isRight(outcome)) yield* record(outcome.right.flatMap((result) => result.events))
             else yield* Ref.update(otherFailures, (all) => [...all, outcome.left])
           })
 
@@ -108,6 +123,12 @@ describe.skipIf(skipPostgres)("PostgreSQL under concurrent writers", () => {
         expect(new Set(ids)).toEqual(new Set(acked.map((event) => event.id)))
         const full = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll({ batchSize: 1_000 })))
         expect(ids).toEqual(full.map((event) => event.id))
+        // In the global order, each stream's events come in version order.
+        const lastVersion = new Map<string, number>()
+        for (const event of read) {
+          expect(event.version, `${event.streamId} version ${event.version}`).toBe((lastVersion.get(event.streamId) ?? 0) + 1)
+          lastVersion.set(event.streamId, event.version)
+        }
       }), 120_000)
   })
 })

@@ -14,6 +14,14 @@
  * `(transaction_id, position)`, and a reader only reads rows of transactions older than the
  * oldest one still running (`pg_snapshot_xmin`), so a transaction that drew its position early
  * and commits late is never skipped: readers wait for it instead.
+ *
+ * Ordering by transaction id keeps each stream's versions in order only if, of two appends to
+ * one stream, the one that got the smaller version also got the smaller transaction id. A
+ * transaction gets its id when it first writes, which can be before it waits for the stream's
+ * row, so an append takes an advisory lock on each of its streams before it writes anything:
+ * whoever holds a stream's lock gets its id (and its version) before the next writer of that
+ * stream can get either. This holds when the append is the first write of its transaction; an
+ * application transaction that wrote before appending already has its id.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -48,6 +56,8 @@ const parameters = () => {
 export const make = (tables: Tables): Dialect => {
   const { entities, events, projections } = tables
   const sequence = tables.eventsObject("position_seq")
+  /** Names the advisory locks of this store's streams apart from other stores' in the database. */
+  const lockSpace = `effect-eventsourcing ${tables.names.events}`
   const sequenceName = `${schemaOf(tables.names.events) === undefined ? "" : `${quote(schemaOf(tables.names.events)!)}.`}${sequence}`
   const columns = `e.entity_id, s.type, e.ordinal, e.position::text AS position, e.transaction_id::text AS transaction_id,
     e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata`
@@ -114,25 +124,40 @@ export const make = (tables: Tables): Dialect => {
         })
       ))
 
-  /** The statement that moves one stream's version, returning the new version only if the checks hold. */
+  /**
+   * The statement that moves one stream's version, returning the new version only if the checks
+   * hold. It first takes the stream's advisory lock, before the transaction writes anything and
+   * so before it is given a transaction id: of two appends to one stream, the one that takes the
+   * lock first gets the smaller id as well as the smaller version, so the global order, which
+   * follows transaction ids, keeps each stream's versions in order.
+   */
   const moveStream = (append: PreparedAppend, param: (value: unknown) => string): string => {
     const id = param(append.streamId)
     const type = param(append.streamType)
     const count = param(append.events.length)
+    const locked = `(SELECT pg_advisory_xact_lock(hashtext(${param(lockSpace)}), hashtext(${id}))) AS locked`
     const expected = append.expectedVersion
     if (expected === "any") {
-      return `INSERT INTO ${entities} AS s (id, type, version) VALUES (${id}, ${type}, ${count})
+      return `INSERT INTO ${entities} AS s (id, type, version) SELECT ${id}, ${type}, ${count} FROM ${locked}
         ON CONFLICT (id) DO UPDATE SET version = s.version + ${count} WHERE s.type = ${type}
         RETURNING s.version`
     }
     if (expected === "no-stream" || expected === 0) {
-      return `INSERT INTO ${entities} (id, type, version) VALUES (${id}, ${type}, ${count})
-        ON CONFLICT (id) DO NOTHING RETURNING version`
+      return `INSERT INTO ${entities} AS s (id, type, version) SELECT ${id}, ${type}, ${count} FROM ${locked}
+        ON CONFLICT (id) DO NOTHING RETURNING s.version`
     }
-    const condition = expected === "stream-exists" ? "version > 0" : `version = ${param(expected)}`
-    return `UPDATE ${entities} SET version = version + ${count}
-      WHERE id = ${id} AND type = ${type} AND ${condition} RETURNING version`
+    const condition = expected === "stream-exists" ? "s.version > 0" : `s.version = ${param(expected)}`
+    return `UPDATE ${entities} AS s SET version = s.version + ${count} FROM ${locked}
+      WHERE s.id = ${id} AND s.type = ${type} AND ${condition} RETURNING s.version`
   }
+
+  /** Takes the advisory locks of several streams, in stream id order so that two appends cannot deadlock. */
+  const lockStreams = (streamIds: ReadonlyArray<string>) =>
+    run(
+      `SELECT count(pg_advisory_xact_lock(hashtext($1), hashtext(id))) AS locked
+      FROM (SELECT id FROM unnest($2::text[]) WITH ORDINALITY AS ids(id, n) ORDER BY n) AS sorted`,
+      [lockSpace, [...streamIds].sort(compareStreamIds)]
+    )
 
   /** One stream's part of an append as one statement; `position` is a placeholder or `undefined` to draw one. */
   const appendStatement = (append: PreparedAppend, position?: bigint) => {
@@ -203,6 +228,7 @@ export const make = (tables: Tables): Dialect => {
         return yield* (inTransaction ? sql.withTransaction(one) : one)
       }
       return yield* sql.withTransaction(Effect.gen(function*() {
+        yield* lockStreams(appends.map((append) => append.streamId))
         const writing = appends.some((append) => append.events.length > 0)
         const position = writing
           ? BigInt((yield* run<{ value: string }>(`SELECT nextval($1::regclass)::text AS value`, [sequenceName]))[0]!.value)
