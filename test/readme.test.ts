@@ -30,6 +30,12 @@ describe("README", () => {
     )
   })
 
+  it("shows the transaction example as it is in test/readme/", () => {
+    expect(codeBlockAfter("Backends", "### Transactions")).toBe(
+      readFileSync(join(root, "test/readme/transaction.test.ts"), "utf8")
+    )
+  })
+
   it("gives the two quick-start commands", () => {
     expect(readme).toContain("```sh\nnpm ci && npm start\n```")
     expect(readme).toContain("```sh\nnpm ci && npm test\n```")
