@@ -120,9 +120,40 @@ export class EventStoreError extends Schema.TaggedError<EventStoreError>()("Even
   cause: Schema.Defect
 }) {
   override get message(): string {
-    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
-    return `Event store failed to ${this.operation}: ${cause}`
+    return `Event store failed to ${this.operation}: ${describeCause(this.cause)}`
   }
+}
+
+/**
+ * An append inside the application's transaction cannot be made there: another transaction
+ * appended to the stream after this one began writing (PostgreSQL gives a transaction its id,
+ * which orders its events, when it first writes), or the database refused the transaction for
+ * a serialization conflict. Nothing was stored; roll back and retry the whole transaction.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransactionConflictError extends Schema.TaggedError<TransactionConflictError>()(
+  "TransactionConflictError",
+  { streamId: Schema.String }
+) {
+  override get message(): string {
+    return `Cannot append to stream ${
+      JSON.stringify(this.streamId)
+    } in the enclosing transaction: another transaction appended to it after this one began writing. Roll back and retry the whole transaction.`
+  }
+}
+
+/** A cause and the causes it wraps, as one line: a driver's own words come last. */
+const describeCause = (cause: unknown): string => {
+  const messages: Array<string> = []
+  let current: unknown = cause
+  while (current !== undefined && current !== null && messages.length < 4) {
+    const message = current instanceof Error ? current.message : String(current)
+    if (message.length > 0 && !messages.includes(message)) messages.push(message)
+    current = current instanceof Error ? (current as { readonly cause?: unknown }).cause : undefined
+  }
+  return messages.join(": ")
 }
 
 /**
@@ -131,4 +162,9 @@ export class EventStoreError extends Schema.TaggedError<EventStoreError>()("Even
  * @since 0.1.0
  * @category errors
  */
-export type AppendError = ConcurrencyError | StreamTypeMismatchError | InvalidAppendError | EventStoreError
+export type AppendError =
+  | ConcurrencyError
+  | StreamTypeMismatchError
+  | InvalidAppendError
+  | TransactionConflictError
+  | EventStoreError

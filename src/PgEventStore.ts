@@ -25,8 +25,9 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { EventStoreError } from "./Errors.js"
+import type { EventStoreError } from "./Errors.js"
 import type { EventStore } from "./EventStore.js"
+import { failingAs } from "./internal/sql/layers.js"
 import * as SqlEventStore from "./SqlEventStore.js"
 
 /**
@@ -68,11 +69,7 @@ export const layer = (
         applicationName: options.applicationName ?? "effect-eventsourcing"
       })
     ),
-    Layer.catchAll((error) =>
-      Layer.fail(
-        error._tag === "EventStoreError" ? error : new EventStoreError({ operation: "connect to PostgreSQL", cause: error })
-      )
-    )
+    failingAs("connect to PostgreSQL")
   )
 
 /**

@@ -16,12 +16,12 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Layer from "effect/Layer"
-import { EventStoreError } from "./Errors.js"
+import type { EventStoreError } from "./Errors.js"
 import type { EventStore } from "./EventStore.js"
+import { failingAs } from "./internal/sql/layers.js"
 import * as SqlEventStore from "./SqlEventStore.js"
 
 /**
@@ -43,14 +43,7 @@ export const layer = (
   SqlEventStore.layer(options).pipe(
     Layer.provideMerge(SqliteClient.layer({ filename: options.filename })),
     // Opening the file throws (a defect) when its directory is missing or it is not a database.
-    Layer.catchAllCause((cause) => {
-      const error = Cause.squash(cause)
-      return Layer.fail(
-        error instanceof EventStoreError
-          ? error
-          : new EventStoreError({ operation: `open the SQLite database ${JSON.stringify(options.filename)}`, cause: error })
-      )
-    })
+    failingAs(`open the SQLite database ${JSON.stringify(options.filename)}`)
   )
 
 /**

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import { Chunk, Effect, Fiber, Stream } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Chunk, Deferred, Effect, Fiber, Stream } from "effect"
 import { Errors, EventStore, ExpectedVersion } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
 import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
@@ -17,6 +18,10 @@ import { databaseUrl, isolatedSchema, rawConnection, skipPostgres, tablesIn } fr
 import { temporaryDatabase } from "../support/sqlite.js"
 
 const root = join(import.meta.dirname, "..", "..")
+
+const append = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion, type = "Made") =>
+  Effect.flatMap(EventStore.EventStore, (store) =>
+    store.append({ streamId, streamType: "thing", expectedVersion, events: [{ type, data: {} }] }))
 
 const readAll = Effect.flatMap(EventStore.EventStore, (store) =>
   Effect.map(Stream.runCollect(store.readAll()), Chunk.toReadonlyArray))
@@ -152,6 +157,7 @@ describe.skipIf(skipPostgres)("PostgreSQL migrations", () => {
         await client.query(`INSERT INTO events (entity_id, name, details, actor, ordinal, position) VALUES
           ('old-cart', 'CartCreated', '{"currency":"USD"}', 'legacy', 1, 7),
           ('old-cart', 'CartEmptied', '{}', 'legacy', 2, 9)`)
+        await client.query(`INSERT INTO projections (source, position) VALUES ('old-read-model', 7)`)
         await client.end()
       })
       const events = yield* Effect.gen(function*() {
@@ -171,7 +177,60 @@ describe.skipIf(skipPostgres)("PostgreSQL migrations", () => {
       ])
       // The new append's position comes after the positions the old writer used.
       expect(events[2]!.position.sequence).toBe(10n)
+      // An old checkpoint still points between the old events: after the first, before the second.
+      const [checkpoint] = yield* Effect.promise(async () => {
+        const client = await rawConnection()
+        const result = await client.query(
+          `SELECT transaction_id::text AS transaction, position::text AS sequence FROM "${schema}".projections`
+        )
+        await client.end()
+        return result.rows as Array<{ transaction: string; sequence: string }>
+      })
+      expect(checkpoint!.transaction).toBe(String(events[0]!.position.transaction))
+      expect(checkpoint!.sequence).toBe("7")
       yield* dropSchema(schema)
+    }))
+
+  it.live("keep two stores in one schema apart when their tables are named apart", () =>
+    Effect.gen(function*() {
+      const schema = isolatedSchema("two_stores")
+      const layerFor = (prefix: string) =>
+        PgEventStore.layer({
+          url: databaseUrl,
+          tables: {
+            entities: `${schema}.${prefix}_entities`,
+            events: `${schema}.${prefix}_events`,
+            projections: `${schema}.${prefix}_projections`
+          }
+        })
+      for (const prefix of ["a", "b"]) {
+        yield* append("same-id", ExpectedVersion.noStream).pipe(Effect.provide(layerFor(prefix)))
+      }
+      const tables = yield* Effect.promise(async () => {
+        const client = await rawConnection()
+        const result = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, [schema])
+        await client.end()
+        return result.rows.map((row) => row.tablename)
+      })
+      expect(tables).toEqual([
+        "a_entities",
+        "a_events",
+        "a_events_migrations",
+        "a_projections",
+        "b_entities",
+        "b_events",
+        "b_events_migrations",
+        "b_projections"
+      ])
+      yield* dropSchema(schema)
+    }))
+
+  it.live("refuse a migrations table name PostgreSQL would fold to lower case", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.provide(Effect.void, PgEventStore.layer({ url: databaseUrl, tables: { migrations: "Mixed_Case" } }))
+      )
+      expect(error.message).toContain("must be lower case")
     }))
 
   it.live("fail with a typed error that names the server when it cannot be reached", () =>
@@ -234,7 +293,78 @@ describe.skipIf(skipPostgres)("PostgreSQL migrations", () => {
     }))
 })
 
+describe("SQLite stores sharing a file", () => {
+  it.live("keep apart when their tables are named apart, each with its own migration records", () =>
+    Effect.gen(function*() {
+      const filename = temporaryDatabase()
+      const appendTo = (prefix: string) =>
+        Effect.flatMap(EventStore.EventStore, (store) =>
+          store.append({
+            streamId: "same-id",
+            streamType: prefix,
+            expectedVersion: ExpectedVersion.noStream,
+            events: [{ type: "Made", data: { by: prefix } }]
+          })).pipe(
+            Effect.provide(SqliteEventStore.layer({
+              filename,
+              tables: { entities: `${prefix}_entities`, events: `${prefix}_events`, projections: `${prefix}_projections` }
+            }))
+          )
+      yield* appendTo("a")
+      yield* appendTo("b")
+      const database = new Database(filename, { readonly: true })
+      const tables = database.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all()
+      database.close()
+      expect(tables.map((row) => (row as { name: string }).name)).toEqual([
+        "a_entities",
+        "a_events",
+        "a_events_migrations",
+        "a_projections",
+        "b_entities",
+        "b_events",
+        "b_events_migrations",
+        "b_projections"
+      ])
+    }))
+})
+
 describe("SQLite failures", () => {
+  it.live("report a constraint of the application's own as EventStoreError, not as a conflict", () =>
+    Effect.gen(function*() {
+      const filename = temporaryDatabase()
+      const database = new Database(filename)
+      database.close()
+      const error = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(`CREATE TRIGGER no_secrets BEFORE INSERT ON events WHEN NEW.name = 'Secret'
+          BEGIN SELECT RAISE(ABORT, 'secrets are not stored'); END`)
+        return yield* Effect.flip(append("secret", ExpectedVersion.noStream, "Secret"))
+      }).pipe(Effect.provide(SqliteEventStore.layer({ filename })))
+      expect(error).toBeInstanceOf(Errors.EventStoreError)
+      expect(error.message).toContain("secrets are not stored")
+    }))
+
+  it.live("let an append waiting for the connection be interrupted", () =>
+    Effect.gen(function*() {
+      const filename = temporaryDatabase()
+      const elapsed = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const release = yield* Deferred.make<void>()
+        // Another fiber holds the connection in a transaction...
+        const holder = yield* Effect.fork(sql.withTransaction(Deferred.await(release)))
+        yield* Effect.sleep("20 millis")
+        // ...so an append waits for it, and a timeout ends the wait at once.
+        const start = Date.now()
+        const outcome = yield* Effect.timeoutOption(append("waiting", ExpectedVersion.noStream), "100 millis")
+        const waited = Date.now() - start
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        expect(outcome._tag).toBe("None")
+        return waited
+      }).pipe(Effect.provide(SqliteEventStore.layer({ filename })))
+      expect(elapsed).toBeLessThan(1_000)
+    }))
+
   it.live("fail with a typed error that names the file when it cannot be opened", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(

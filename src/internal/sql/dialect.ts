@@ -5,11 +5,12 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Data from "effect/Data"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type { AppendResult } from "../../EventStore.js"
 import type { RecordedEvent } from "../../Events.js"
 import * as Position from "../../Position.js"
 import type { PreparedAppend, PreparedEvent } from "../prepareAppend.js"
+import { compareStreamIds } from "../streamOrder.js"
 import type { EventRow } from "./rows.js"
 
 /**
@@ -58,6 +59,15 @@ export interface Dialect {
     eventIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<EventRowWithAppendSize>, SqlError, SqlClient.SqlClient>
   readonly isUniqueViolation: (error: SqlError) => boolean
+  /** Whether the database refused a transaction that may succeed if tried again (serialization, deadlock). */
+  readonly isTransient: (error: SqlError) => boolean
+  /**
+   * The streams that a transaction already writing cannot append to without putting its events
+   * before newer ones in the global order: those written by a younger transaction.
+   */
+  readonly staleStreams: (
+    streamIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<string>, SqlError, SqlClient.SqlClient>
 }
 
 /** The recorded events of one stream's part of an append, from what the database assigned. */
@@ -106,3 +116,33 @@ export const emptyResult = (streamId: string, state: StreamState | undefined): A
   position: state?.position ?? Position.start,
   events: []
 })
+
+/** The global order of rows: by transaction and position, then stream id and version within one append. */
+const compareRows = (a: EventRow, b: EventRow): number => {
+  const transaction = BigInt(a.transaction_id ?? 0) - BigInt(b.transaction_id ?? 0)
+  if (transaction !== 0n) return transaction < 0n ? -1 : 1
+  const position = BigInt(a.position) - BigInt(b.position)
+  if (position !== 0n) return position < 0n ? -1 : 1
+  return compareStreamIds(a.entity_id, b.entity_id) || Number(a.ordinal) - Number(b.ordinal)
+}
+
+const sameAppend = (a: EventRow, b: EventRow) =>
+  String(a.position) === String(b.position) && (a.transaction_id ?? null) === (b.transaction_id ?? null)
+
+/**
+ * A batch read in append order with `LIMIT size` (`ORDER BY` the position alone, so that the
+ * database walks its index and stops), made whole: when the limit cut into the last append,
+ * `appendOf` reads all of it; then the events of each append are put in stream id and version
+ * order.
+ */
+export const wholeAppends = <E, R>(
+  rows: ReadonlyArray<EventRow>,
+  size: number,
+  appendOf: (last: EventRow) => Effect.Effect<ReadonlyArray<EventRow>, E, R>
+): Effect.Effect<ReadonlyArray<EventRow>, E, R> => {
+  const last = rows.at(-1)
+  if (last === undefined) return Effect.succeed(rows)
+  if (rows.length < size) return Effect.succeed([...rows].sort(compareRows))
+  return Effect.map(appendOf(last), (whole) =>
+    [...rows.filter((row) => !sameAppend(row, last)), ...whole].sort(compareRows))
+}

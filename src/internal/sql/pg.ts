@@ -33,7 +33,7 @@ import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
-import { AppendConflict, appendResult, causeCode, emptyResult } from "./dialect.js"
+import { AppendConflict, appendResult, causeCode, wholeAppends, emptyResult } from "./dialect.js"
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
@@ -53,7 +53,27 @@ const parameters = () => {
   }
 }
 
-export const make = (tables: Tables): Dialect => {
+/** The isolation level the server gives a transaction that asks for none. */
+export const defaultIsolation = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql.unsafe<{ isolation: string }>(`SELECT current_setting('default_transaction_isolation') AS isolation`)
+      .withoutTransform,
+    (rows) => rows[0]?.isolation ?? "read committed"
+  )
+
+export interface Options {
+  /** The server's default isolation level (`default_transaction_isolation`). */
+  readonly isolation: string
+}
+
+export const make = (tables: Tables, options: Options): Dialect => {
+  /**
+   * An append waits for its streams' locks and then reads their latest rows, which only READ
+   * COMMITTED allows: a REPEATABLE READ transaction would keep the snapshot it took before the
+   * wait and fail to serialize. When the server defaults to another level, the store's own
+   * appends say so.
+   */
+  const readCommitted = options.isolation === "read committed"
   const { entities, events, projections } = tables
   const sequence = tables.eventsObject("position_seq")
   /** Names the advisory locks of this store's streams apart from other stores' in the database. */
@@ -84,6 +104,7 @@ export const make = (tables: Tables): Dialect => {
             position BIGINT NOT NULL
           )`,
           // Extensions, each with a default so that a plain protocol writer still works.
+          `ALTER TABLE ${entities} ADD COLUMN IF NOT EXISTS transaction_id XID8 NOT NULL DEFAULT '0'`,
           `ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS event_id TEXT NOT NULL DEFAULT gen_random_uuid()::text`,
           `ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS metadata TEXT NOT NULL DEFAULT '{}'`,
           `ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS transaction_id XID8 NOT NULL DEFAULT pg_current_xact_id()`,
@@ -94,7 +115,10 @@ export const make = (tables: Tables): Dialect => {
           // A database written by another implementation already has positions: go on after them.
           `SELECT setval('${sequenceName.replace(/'/g, "''")}', max(position)) FROM ${events} HAVING max(position) IS NOT NULL`,
           `CREATE TABLE IF NOT EXISTS ${projections} (source TEXT PRIMARY KEY, position BIGINT)`,
-          `ALTER TABLE ${projections} ADD COLUMN IF NOT EXISTS transaction_id XID8 NOT NULL DEFAULT '0'`
+          `ALTER TABLE ${projections} ADD COLUMN IF NOT EXISTS transaction_id XID8 NOT NULL DEFAULT '0'`,
+          // Events stored before this migration were given its transaction id above; checkpoints
+          // stored before it (by another implementation) point among them.
+          `UPDATE ${projections} SET transaction_id = pg_current_xact_id() WHERE transaction_id = '0'`
         ],
         (statement) => sql.unsafe(statement),
         { discard: true }
@@ -129,34 +153,45 @@ export const make = (tables: Tables): Dialect => {
    * hold. It first takes the stream's advisory lock, before the transaction writes anything and
    * so before it is given a transaction id: of two appends to one stream, the one that takes the
    * lock first gets the smaller id as well as the smaller version, so the global order, which
-   * follows transaction ids, keeps each stream's versions in order.
+   * follows transaction ids, keeps each stream's versions in order. The stream's row records the
+   * id of the last transaction that appended to it, and a transaction that already had a smaller
+   * id (an application transaction that wrote before it appended) is refused rather than allowed
+   * to put its events before that one's.
    */
   const moveStream = (append: PreparedAppend, param: (value: unknown) => string): string => {
     const id = param(append.streamId)
     const type = param(append.streamType)
     const count = param(append.events.length)
-    const locked = `(SELECT pg_advisory_xact_lock(hashtext(${param(lockSpace)}), hashtext(${id}))) AS locked`
+    const locked = `(SELECT pg_advisory_xact_lock(hashtextextended(${param(lockSpace)} || ${id}, 0))) AS locked`
     const expected = append.expectedVersion
     if (expected === "any") {
-      return `INSERT INTO ${entities} AS s (id, type, version) SELECT ${id}, ${type}, ${count} FROM ${locked}
-        ON CONFLICT (id) DO UPDATE SET version = s.version + ${count} WHERE s.type = ${type}
+      return `INSERT INTO ${entities} AS s (id, type, version, transaction_id)
+        SELECT ${id}, ${type}, ${count}, pg_current_xact_id() FROM ${locked}
+        ON CONFLICT (id) DO UPDATE SET version = s.version + ${count}, transaction_id = excluded.transaction_id
+        WHERE s.type = ${type} AND s.transaction_id <= excluded.transaction_id
         RETURNING s.version`
     }
     if (expected === "no-stream" || expected === 0) {
-      return `INSERT INTO ${entities} AS s (id, type, version) SELECT ${id}, ${type}, ${count} FROM ${locked}
+      return `INSERT INTO ${entities} AS s (id, type, version, transaction_id)
+        SELECT ${id}, ${type}, ${count}, pg_current_xact_id() FROM ${locked}
         ON CONFLICT (id) DO NOTHING RETURNING s.version`
     }
     const condition = expected === "stream-exists" ? "s.version > 0" : `s.version = ${param(expected)}`
-    return `UPDATE ${entities} AS s SET version = s.version + ${count} FROM ${locked}
-      WHERE s.id = ${id} AND s.type = ${type} AND ${condition} RETURNING s.version`
+    return `UPDATE ${entities} AS s SET version = s.version + ${count}, transaction_id = pg_current_xact_id()
+      FROM ${locked}
+      WHERE s.id = ${id} AND s.type = ${type} AND ${condition} AND s.transaction_id <= pg_current_xact_id()
+      RETURNING s.version`
   }
 
-  /** Takes the advisory locks of several streams, in stream id order so that two appends cannot deadlock. */
+  /**
+   * Takes the advisory locks of several streams in the order of their keys, so that two appends
+   * to overlapping streams take them in the same order and cannot deadlock.
+   */
   const lockStreams = (streamIds: ReadonlyArray<string>) =>
     run(
-      `SELECT count(pg_advisory_xact_lock(hashtext($1), hashtext(id))) AS locked
-      FROM (SELECT id FROM unnest($2::text[]) WITH ORDINALITY AS ids(id, n) ORDER BY n) AS sorted`,
-      [lockSpace, [...streamIds].sort(compareStreamIds)]
+      `SELECT count(pg_advisory_xact_lock(key)) AS locked
+      FROM (SELECT DISTINCT hashtextextended($1 || id, 0) AS key FROM unnest($2::text[]) AS id ORDER BY key) AS keys`,
+      [lockSpace, streamIds]
     )
 
   /** One stream's part of an append as one statement; `position` is a placeholder or `undefined` to draw one. */
@@ -220,14 +255,18 @@ export const make = (tables: Tables): Dialect => {
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const single = appends.length === 1 && appends[0]!.events.length > 0
+      const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+      const setIsolation = inTransaction || readCommitted
+        ? Effect.void
+        : run(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`, [])
       if (single) {
-        const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
         // Alone, the statement is its own transaction; inside the application's it gets a
         // savepoint, so that a failed append does not abort the application's transaction.
         const one = Effect.map(appendOne(appends[0]!), (result) => [result])
-        return yield* (inTransaction ? sql.withTransaction(one) : one)
+        return yield* (inTransaction || !readCommitted ? sql.withTransaction(Effect.zipRight(setIsolation, one)) : one)
       }
       return yield* sql.withTransaction(Effect.gen(function*() {
+        yield* setIsolation
         yield* lockStreams(appends.map((append) => append.streamId))
         const writing = appends.some((append) => append.events.length > 0)
         const position = writing
@@ -254,19 +293,23 @@ export const make = (tables: Tables): Dialect => {
     )
 
   const readAll: Dialect["readAll"] = (after, size) =>
-    run<EventRow>(
-      `WITH fence AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
-      boundary AS (
-        SELECT e.transaction_id, e.position FROM ${events} e, fence
+    Effect.flatMap(
+      run<EventRow>(
+        `WITH fence AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+        SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id, fence
         WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint) AND e.transaction_id < fence.xmin
-        ORDER BY e.transaction_id, e.position OFFSET $3 LIMIT 1
-      )
-      SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id, fence
-      WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint) AND e.transaction_id < fence.xmin
-        AND (NOT EXISTS (SELECT 1 FROM boundary)
-          OR (e.transaction_id, e.position) <= (SELECT transaction_id, position FROM boundary))
-      ORDER BY e.transaction_id, e.position, e.entity_id COLLATE "C", e.ordinal`,
-      [String(after.transaction), String(after.sequence), size - 1]
+        ORDER BY e.transaction_id, e.position
+        LIMIT $3`,
+        [String(after.transaction), String(after.sequence), size]
+      ),
+      (rows) =>
+        wholeAppends(rows, size, (last) =>
+          // The last append's transaction is below the fence, so all of it is committed.
+          run<EventRow>(
+            `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+            WHERE e.transaction_id = $1::xid8 AND e.position = $2::bigint`,
+            [last.transaction_id, String(last.position)]
+          ))
     )
 
   const streamStates: Dialect["streamStates"] = (streamIds) =>
@@ -309,6 +352,16 @@ export const make = (tables: Tables): Dialect => {
     readAll,
     streamStates,
     eventsById,
-    isUniqueViolation: (error: SqlError) => causeCode(error) === "23505"
+    isUniqueViolation: (error: SqlError) => causeCode(error) === "23505",
+    // serialization_failure (under REPEATABLE READ or SERIALIZABLE), deadlock_detected
+    isTransient: (error: SqlError) => causeCode(error) === "40001" || causeCode(error) === "40P01",
+    staleStreams: (streamIds) =>
+      Effect.map(
+        run<{ id: string }>(
+          `SELECT id FROM ${entities} WHERE id = ANY($1::text[]) AND transaction_id > pg_current_xact_id_if_assigned()`,
+          [streamIds]
+        ),
+        (rows) => rows.map((row) => row.id)
+      )
   }
 }

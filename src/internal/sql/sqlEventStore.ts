@@ -11,7 +11,13 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { AppendError } from "../../Errors.js"
-import { ConcurrencyError, EventStoreError, InvalidAppendError, StreamTypeMismatchError } from "../../Errors.js"
+import {
+  ConcurrencyError,
+  EventStoreError,
+  InvalidAppendError,
+  StreamTypeMismatchError,
+  TransactionConflictError
+} from "../../Errors.js"
 import type { AppendRequest, AppendResult, EventStore, ReadError } from "../../EventStore.js"
 import type { RecordedEvent } from "../../Events.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
@@ -55,22 +61,37 @@ const decodeRows = (rows: ReadonlyArray<EventRow>) =>
 export const migrate = (dialect: Dialect, tables: Tables.Tables) =>
   dialect.exclusively(
     Migrator.make({})({ loader: Migrator.fromRecord(dialect.migrations), table: tables.names.migrations })
-  ).pipe(Effect.mapError(storeError("migrate the event store schema")))
+  ).pipe(
+    // The migrator reports a failed migration, and @effect/sql a failed commit, as defects.
+    Effect.catchAllDefect(Effect.fail),
+    Effect.mapError(storeError("migrate the event store schema"))
+  )
 
-export const dialectOf = (sql: SqlClient.SqlClient, tables: Tables.Tables): Dialect | undefined =>
+export const dialectOf = (
+  sql: SqlClient.SqlClient,
+  tables: Tables.Tables
+): Effect.Effect<Dialect | undefined, SqlError> =>
   sql.onDialectOrElse({
-    pg: () => Pg.make(tables),
-    sqlite: () => Sqlite.make(tables),
-    orElse: () => undefined
+    pg: () => Effect.map(Pg.defaultIsolation(sql), (isolation) => Pg.make(tables, { isolation })),
+    sqlite: () => Effect.succeed(Sqlite.make(tables)),
+    orElse: () => Effect.succeed(undefined)
   })
 
 export const make = (options?: Options): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const tables = Tables.make(options?.tables)
-    const dialect = dialectOf(sql, tables)
+    const dialect = yield* Effect.mapError(dialectOf(sql, tables), storeError("connect to the database"))
     if (dialect === undefined) {
       return yield* Effect.dieMessage("The SQL event store supports PostgreSQL and SQLite clients only")
+    }
+    // @effect/sql's migrator looks its table up by an unquoted name, which PostgreSQL folds to
+    // lower case.
+    if (sql.onDialectOrElse({ pg: () => true, orElse: () => false }) && /[A-Z"]/.test(tables.names.migrations)) {
+      return yield* new EventStoreError({
+        operation: "check the table names",
+        cause: new Error(`the migrations table name ${JSON.stringify(tables.names.migrations)} must be lower case`)
+      })
     }
     yield* migrate(dialect, tables)
 
@@ -130,19 +151,36 @@ export const make = (options?: Options): Effect.Effect<EventStore, EventStoreErr
       attemptsLeft: number
     ): Effect.Effect<ReadonlyArray<AppendResult>, AppendError, SqlClient.SqlClient> =>
       recoverSqlDefects(dialect.append(appends)).pipe(
-        Effect.catchAll((error) =>
-          error._tag === "AppendConflict" || dialect.isUniqueViolation(error)
-            ? resolve(appends, attemptsLeft)
-            : Effect.fail(storeError("append events")(error))
-        )
+        Effect.catchAll((error) => {
+          if (error._tag === "AppendConflict" || dialect.isUniqueViolation(error)) {
+            return resolve(appends, attemptsLeft)
+          }
+          if (dialect.isTransient(error)) return transient(appends, attemptsLeft, error)
+          return Effect.fail(storeError("append events")(error))
+        })
       )
+
+    /**
+     * A transaction the database refused and that may succeed if tried again: tried again when it
+     * is the store's own; the application's own transaction has to be retried by the application.
+     */
+    const transient = (appends: ReadonlyArray<PreparedAppend>, attemptsLeft: number, error: SqlError) =>
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+        Option.isSome(transaction)
+          ? Effect.fail(new TransactionConflictError({ streamId: appends[0]!.streamId }))
+          : attemptsLeft > 0
+          ? attempt(appends, attemptsLeft - 1)
+          : Effect.fail(storeError("append events")(error)))
 
     const resolve = (appends: ReadonlyArray<PreparedAppend>, attemptsLeft: number) =>
       Effect.gen(function*() {
         const retried = yield* asRetry(appends)
         if (retried instanceof InvalidAppendError) return yield* retried
         if (retried !== undefined) return retried
-        const states = yield* dialect.streamStates(appends.map((append) => append.streamId))
+        const streamIds = appends.map((append) => append.streamId)
+        const stale = yield* dialect.staleStreams(streamIds)
+        if (stale.length > 0) return yield* new TransactionConflictError({ streamId: stale[0]! })
+        const states = yield* dialect.streamStates(streamIds)
         const explained = explain(appends, states)
         if (explained !== undefined) return yield* explained
         if (attemptsLeft > 0) return yield* attempt(appends, attemptsLeft - 1)

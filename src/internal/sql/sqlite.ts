@@ -18,7 +18,7 @@ import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
-import { AppendConflict, appendResult, causeCode, emptyResult } from "./dialect.js"
+import { AppendConflict, appendResult, causeCode, wholeAppends, emptyResult } from "./dialect.js"
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
@@ -49,7 +49,7 @@ export const withImmediateTransaction = <A, E, R>(
     }
     return yield* Effect.scoped(Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
-        const connection = yield* sql.reserve
+        const connection = yield* restore(sql.reserve)
         yield* connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined)
         const exit = yield* Effect.exit(
           restore(Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]))
@@ -215,17 +215,20 @@ export const make = (tables: Tables): Dialect => {
       [streamId, from, limit]
     )
 
-  const readAll: Dialect["readAll"] = (after, size) => {
-    const position = Number(after.sequence)
-    return run<EventRow>(
-      `WITH boundary AS (SELECT position FROM ${events} WHERE position > ? ORDER BY position LIMIT 1 OFFSET ?)
-      SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
-      WHERE e.position > ?
-        AND (NOT EXISTS (SELECT 1 FROM boundary) OR e.position <= (SELECT position FROM boundary))
-      ORDER BY e.position, e.entity_id, e.ordinal`,
-      [position, size - 1, position]
+  const readAll: Dialect["readAll"] = (after, size) =>
+    Effect.flatMap(
+      run<EventRow>(
+        `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+        WHERE e.position > ? ORDER BY e.position LIMIT ?`,
+        [Number(after.sequence), size]
+      ),
+      (rows) =>
+        wholeAppends(rows, size, (last) =>
+          run<EventRow>(
+            `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id WHERE e.position = ?`,
+            [last.position]
+          ))
     )
-  }
 
   const streamStates: Dialect["streamStates"] = (streamIds) =>
     Effect.map(
@@ -266,6 +269,12 @@ export const make = (tables: Tables): Dialect => {
     readAll,
     streamStates,
     eventsById,
-    isUniqueViolation: (error: SqlError) => causeCode(error)?.startsWith("SQLITE_CONSTRAINT") === true
+    isUniqueViolation: (error: SqlError) => {
+      const code = causeCode(error)
+      return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
+    },
+    // One writer at a time, in commit order: no serialization conflicts, no stale transactions.
+    isTransient: () => false,
+    staleStreams: () => Effect.succeed([])
   }
 }

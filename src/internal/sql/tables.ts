@@ -35,8 +35,20 @@ export interface Tables {
   readonly eventsObject: (suffix: string) => string
 }
 
+/**
+ * The migrations table a store uses unless told otherwise: one per events table, in its schema,
+ * so that stores with different tables in one database keep their own migration records.
+ */
+const migrationsFor = (events: string): string => {
+  const schema = schemaOf(events)
+  const base = baseName(events)
+  const name = base === "events" ? defaultTableNames.migrations : `${base}_migrations`
+  return (schema === undefined ? name : `${schema}.${name}`).toLowerCase()
+}
+
 export const make = (names: Partial<TableNames> | undefined): Tables => {
-  const resolved = { ...defaultTableNames, ...names }
+  const events = names?.events ?? defaultTableNames.events
+  const resolved = { ...defaultTableNames, migrations: migrationsFor(events), ...names }
   return {
     names: resolved,
     entities: quote(resolved.entities),
