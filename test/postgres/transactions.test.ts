@@ -7,22 +7,15 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Chunk, Context, Effect, Either, Schema, Stream } from "effect"
-import { CommandHandler, Decider, Errors, EventStore, ExpectedVersion } from "effect-eventsourcing"
+import { Chunk, Context, Effect, Either, Stream } from "effect"
+import { Errors, EventStore, ExpectedVersion } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
+import { counter } from "../support/counter.js"
 import { live } from "../support/live.js"
 import { databaseUrl, isolatedLayer, isolatedSchema, rawConnection, skipPostgres, tablesIn } from "../support/postgres.js"
 
 const schema = isolatedSchema("pg_transactions")
 
-const Counted = Schema.TaggedStruct("Counted", { by: Schema.Int })
-const counter = CommandHandler.make(Decider.make({
-  streamType: "counter",
-  events: Counted,
-  initialState: 0,
-  decide: (by: number) => [Counted.make({ by })],
-  evolve: (total: number, event) => total + event.by
-}))
 
 const append = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion) =>
   Effect.flatMap(EventStore.EventStore, (store) =>

@@ -4,19 +4,12 @@
  * not match it); nothing stored is changed by reading it.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Schema, Stream } from "effect"
-import { CommandHandler, Decider, Errors, EventStore, ExpectedVersion } from "effect-eventsourcing"
+import { Chunk, Effect, Stream } from "effect"
+import { Errors, EventStore, ExpectedVersion } from "effect-eventsourcing"
 import { backends, execute } from "../support/backends.js"
+import { counter } from "../support/counter.js"
 import { live } from "../support/live.js"
 
-const Counted = Schema.TaggedStruct("Counted", { by: Schema.Int })
-const counter = CommandHandler.make(Decider.make({
-  streamType: "counter",
-  events: Counted,
-  initialState: 0,
-  decide: (by: number) => [Counted.make({ by })],
-  evolve: (total: number, event) => total + event.by
-}))
 
 for (const backend of backends("bad_data")) {
   describe.skipIf(backend.skip)(`${backend.name} stored data that does not decode`, () => {

@@ -19,6 +19,11 @@ import { temporaryDatabase } from "../support/sqlite.js"
 
 const root = join(import.meta.dirname, "..", "..")
 
+/** The tables of two stores prefixed "a" and "b", each with its own migration records. */
+const twoStoresTables = ["a", "b"].flatMap((prefix) =>
+  ["entities", "events", "events_migrations", "projections"].map((table) => `${prefix}_${table}`)
+)
+
 const append = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion, type = "Made") =>
   Effect.flatMap(EventStore.EventStore, (store) =>
     store.append({ streamId, streamType: "thing", expectedVersion, events: [{ type, data: {} }] }))
@@ -212,16 +217,7 @@ describe.skipIf(skipPostgres)("PostgreSQL migrations", () => {
         await client.end()
         return result.rows.map((row) => row.tablename)
       })
-      expect(tables).toEqual([
-        "a_entities",
-        "a_events",
-        "a_events_migrations",
-        "a_projections",
-        "b_entities",
-        "b_events",
-        "b_events_migrations",
-        "b_projections"
-      ])
+      expect(tables).toEqual(twoStoresTables)
       yield* dropSchema(schema)
     }))
 
@@ -315,16 +311,7 @@ describe("SQLite stores sharing a file", () => {
       const database = new Database(filename, { readonly: true })
       const tables = database.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all()
       database.close()
-      expect(tables.map((row) => (row as { name: string }).name)).toEqual([
-        "a_entities",
-        "a_events",
-        "a_events_migrations",
-        "a_projections",
-        "b_entities",
-        "b_events",
-        "b_events_migrations",
-        "b_projections"
-      ])
+      expect(tables.map((row) => (row as { name: string }).name)).toEqual(twoStoresTables)
     }))
 })
 
