@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
@@ -18,6 +19,7 @@ import type { NewEvent, RecordedEvent } from "./Events.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
 import * as MemoryEventStore from "./internal/memoryEventStore.js"
 import * as ReadOptions from "./internal/readOptions.js"
+import * as Subscription from "./internal/subscription.js"
 import type { Position } from "./Position.js"
 
 /**
@@ -90,6 +92,31 @@ export interface ReadAllOptions {
 }
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscribeOptions {
+  /** Follow the events after this position; defaults to `Position.start` (everything). */
+  readonly after?: Position
+  /** How many events to fetch per round trip (default {@link defaultBatchSize}). */
+  readonly batchSize?: number
+  /**
+   * How long to wait for new events before reading again when nothing tells the subscription
+   * of them (default {@link defaultPollInterval}). Appends made through the same store, and on
+   * PostgreSQL appends from anywhere, wake subscriptions at once; the poll is the fallback.
+   */
+  readonly pollInterval?: Duration.DurationInput
+}
+
+/**
+ * How long a subscription waits for new events before reading again: one second.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultPollInterval: Duration.Duration = Subscription.defaultPollInterval
+
+/**
  * Events fetched per round trip when a read names no batch size.
  *
  * @since 0.1.0
@@ -134,8 +161,19 @@ export interface EventStore {
    * each batch is read, then ends. Every event appears once, in the same order for every reader.
    */
   readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, ReadError>
+  /**
+   * Follows the global order: reads the events after a position, as `readAll` does, and then
+   * waits for new ones and reads them as they are appended, without end. Each chunk of the
+   * stream is one batch of whole appends, so a consumer that processes chunks can checkpoint at
+   * the end of each. Every event appears once, in the same order for every subscriber.
+   */
+  readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, ReadError>
   /** A stream's current version: the number of its events, `0` if it does not exist. */
   readonly streamVersion: (streamId: string) => Effect.Effect<number, EventStoreError>
+  /** The position of the latest event a reader can read now (`Position.start` if none). */
+  readonly head: Effect.Effect<Position, EventStoreError>
+  /** How many events a reader can read now after a position: a reader's lag. */
+  readonly countAfter: (position: Position) => Effect.Effect<number, EventStoreError>
 }
 
 /**

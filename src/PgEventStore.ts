@@ -23,12 +23,15 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { EventStoreError } from "./Errors.js"
-import type { EventStore } from "./EventStore.js"
+import { EventStore } from "./EventStore.js"
 import { failingAs } from "./internal/sql/layers.js"
-import * as SqlEventStore from "./SqlEventStore.js"
+import * as Listener from "./internal/sql/pgListener.js"
+import * as Internal from "./internal/sql/sqlEventStore.js"
+import type * as SqlEventStore from "./SqlEventStore.js"
 
 /**
  * @since 0.1.0
@@ -41,6 +44,13 @@ export interface Options extends SqlEventStore.Options {
   readonly maxConnections?: number | undefined
   /** The name the connections report to the server (default `effect-eventsourcing`). */
   readonly applicationName?: string | undefined
+  /**
+   * Listen for notifications of appends from other processes, so that subscriptions wake at
+   * once rather than at their next poll (default `true`).
+   */
+  readonly listen?: boolean | undefined
+  /** How often the listening connection is checked (default 5 seconds). */
+  readonly heartbeat?: Duration.DurationInput | undefined
 }
 
 /**
@@ -61,7 +71,17 @@ export const configFromEnv: Config.Config.Wrap<Options> = {
 export const layer = (
   options: Options
 ): Layer.Layer<EventStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError> =>
-  SqlEventStore.layer(options).pipe(
+  Layer.scoped(
+    EventStore,
+    Internal.make(
+      options,
+      options.listen === false ? undefined : Listener.make({
+        url: typeof options.url === "string" ? options.url : Redacted.value(options.url),
+        applicationName: `${options.applicationName ?? "effect-eventsourcing"}-listener`,
+        heartbeat: options.heartbeat ?? "5 seconds"
+      })
+    )
+  ).pipe(
     Layer.provideMerge(
       PgClient.layer({
         url: typeof options.url === "string" ? Redacted.make(options.url) : options.url,

@@ -28,6 +28,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Layer from "effect/Layer"
 import type { EventStoreError } from "./Errors.js"
 import { EventStore } from "./EventStore.js"
@@ -72,8 +73,9 @@ export interface Options {
  * @since 0.1.0
  * @category constructors
  */
-export const make: (options?: Options) => Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient> =
-  Internal.make
+export const make = (
+  options?: Options
+): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient | Scope.Scope> => Internal.make(options)
 
 /**
  * The store as a layer over a `SqlClient` layer.
@@ -82,4 +84,4 @@ export const make: (options?: Options) => Effect.Effect<EventStore, EventStoreEr
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<EventStore, EventStoreError, SqlClient.SqlClient> =>
-  Layer.effect(EventStore, make(options))
+  Layer.scoped(EventStore, make(options))

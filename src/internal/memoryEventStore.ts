@@ -11,6 +11,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import { ConcurrencyError, InvalidAppendError, StreamTypeMismatchError } from "../Errors.js"
 import type { AppendError } from "../Errors.js"
@@ -23,6 +24,7 @@ import { prepareAppends } from "./prepareAppend.js"
 import type { PreparedAppend } from "./prepareAppend.js"
 import * as Retries from "./retries.js"
 import { compareStreamIds } from "./streamOrder.js"
+import * as Subscription from "./subscription.js"
 import { defaultBatchSize, validated } from "./readOptions.js"
 
 /** An event as kept in memory: data and metadata as JSON text, parsed afresh on every read. */
@@ -57,7 +59,7 @@ const toRecorded = (event: StoredEvent): RecordedEvent => ({
   metadata: JSON.parse(event.metadata)
 })
 
-export const make: Effect.Effect<EventStore> = Effect.sync(() => {
+export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeups, (wakeups) => {
   const streams = new Map<string, StoredStream>()
   const log: Array<StoredEvent> = []
   const byId = new Map<string, StoredEvent>()
@@ -158,7 +160,10 @@ export const make: Effect.Effect<EventStore> = Effect.sync(() => {
           const retried = asRetry(prepared.right)
           if (retried !== undefined) return retried
           const refusal = refusalOf(prepared.right)
-          return refusal === undefined ? Effect.succeed(write(prepared.right, now)) : Effect.fail(refusal)
+          if (refusal !== undefined) return Effect.fail(refusal)
+          const results = write(prepared.right, now)
+          const wrote = results.some((result) => result.events.length > 0)
+          return wrote ? Effect.as(PubSub.publish(wakeups, undefined), results) : Effect.succeed(results)
         })
     )
 
@@ -215,6 +220,10 @@ export const make: Effect.Effect<EventStore> = Effect.sync(() => {
     appendMany,
     readStream,
     readAll,
-    streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.events.length ?? 0)
+    subscribe: (options) =>
+      Subscription.follow(options, wakeups, (after, size) => Effect.sync(() => batchAfter(after, size).map(toRecorded))),
+    streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.events.length ?? 0),
+    head: Effect.sync(() => log.at(-1)?.position ?? Position.start),
+    countAfter: (position) => Effect.sync(() => log.length - indexAfter(position))
   }
 })

@@ -5,7 +5,8 @@
  */
 import * as Cause from "effect/Cause"
 import * as Stream from "effect/Stream"
-import type { ReadAllOptions, ReadStreamOptions } from "../EventStore.js"
+import * as Duration from "effect/Duration"
+import type { ReadAllOptions, ReadStreamOptions, SubscribeOptions } from "../EventStore.js"
 
 /** Events fetched per round trip when a read names no batch size. */
 export const defaultBatchSize = 500
@@ -13,7 +14,9 @@ export const defaultBatchSize = 500
 const isCount = (value: unknown, minimum: number): boolean =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= minimum
 
-const problemOf = (options: ReadStreamOptions & ReadAllOptions | undefined): string | undefined => {
+type AnyReadOptions = ReadStreamOptions & ReadAllOptions & SubscribeOptions
+
+const problemOf = (options: AnyReadOptions | undefined): string | undefined => {
   if (options === undefined) return undefined
   if (options.direction !== undefined && options.direction !== "forward" && options.direction !== "backward") {
     return `direction must be "forward" or "backward", got ${JSON.stringify(options.direction)}`
@@ -27,13 +30,19 @@ const problemOf = (options: ReadStreamOptions & ReadAllOptions | undefined): str
   if (options.batchSize !== undefined && !isCount(options.batchSize, 1)) {
     return `batchSize must be a positive integer, got ${String(options.batchSize)}`
   }
+  if (options.pollInterval !== undefined) {
+    const interval = Duration.decodeUnknown(options.pollInterval)
+    if (interval._tag === "None" || !Duration.isFinite(interval.value) || Duration.toMillis(interval.value) <= 0) {
+      return `pollInterval must be a positive, finite duration, got ${String(options.pollInterval)}`
+    }
+  }
   return undefined
 }
 
 /** The read, or a stream that dies with `IllegalArgumentException` when the options are invalid. */
 export const validated = <A, E, R>(
   operation: string,
-  options: ReadStreamOptions & ReadAllOptions | undefined,
+  options: AnyReadOptions | undefined,
   read: () => Stream.Stream<A, E, R>
 ): Stream.Stream<A, E, R> => {
   const problem = problemOf(options)

@@ -4,7 +4,7 @@
  * store across the whole suite.
  */
 import { expect, layer } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Either, Layer, Ref, Stream } from "effect"
+import { Chunk, Deferred, Effect, Either, Fiber, Layer, Ref, Stream } from "effect"
 import { Errors, EventStore, ExpectedVersion, Metadata, Position } from "effect-eventsourcing"
 import type { Events } from "effect-eventsourcing"
 import { live } from "../support/live.js"
@@ -799,5 +799,61 @@ export const eventStoreContract = <E>(name: string, storeLayer: Layer.Layer<Even
           ["\u{1F600}", 1],
           ["\u{1F600}", 2]
         ])
+      }))
+
+    it.effect("follows the global order live: catches up, then reads appends as they come", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const start = yield* currentPosition
+        const streamId = newStreamId("followed")
+        yield* append(streamId, ExpectedVersion.noStream, events(3))
+        // A long poll interval: only the wake-up of an append can make this quick.
+        const followed = yield* store.subscribe({ after: start, batchSize: 2, pollInterval: "1 minute" }).pipe(
+          Stream.filter((recorded) => recorded.streamId === streamId),
+          Stream.take(7),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* Effect.sleep("50 millis")
+        yield* append(streamId, ExpectedVersion.exact(3), events(2))
+        yield* Effect.sleep("50 millis")
+        yield* append(streamId, ExpectedVersion.exact(5), events(2))
+        const read = yield* Fiber.join(followed).pipe(Effect.timeout("10 seconds"))
+        expect(Chunk.toReadonlyArray(read).map((recorded) => recorded.version)).toEqual([1, 2, 3, 4, 5, 6, 7])
+      }))
+
+    it.effect("emits each batch of a subscription as one chunk of whole appends", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const start = yield* currentPosition
+        const streamId = newStreamId("chunked")
+        yield* append(streamId, ExpectedVersion.noStream, events(7))
+        yield* append(streamId, ExpectedVersion.exact(7), events(1))
+        const chunks = yield* store.subscribe({ after: start, batchSize: 3 }).pipe(
+          Stream.chunks,
+          Stream.filter((chunk) => Chunk.size(chunk) > 0),
+          Stream.take(2),
+          Stream.runCollect,
+          Effect.timeout("10 seconds")
+        )
+        expect(Chunk.toReadonlyArray(chunks).map((chunk) => Chunk.toReadonlyArray(chunk).map((recorded) => recorded.version)))
+          .toEqual([[1, 2, 3, 4, 5, 6, 7], [8]])
+      }))
+
+    it.effect("reports the head of the global order and how many events follow a position", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const start = yield* currentPosition
+        expect(yield* store.head).toEqual(start)
+        expect(yield* store.countAfter(start)).toBe(0)
+        const streamId = newStreamId("counted")
+        const first = yield* append(streamId, ExpectedVersion.noStream, events(3))
+        const second = yield* append(streamId, ExpectedVersion.exact(3), events(2))
+        expect(yield* store.head).toEqual(second.position)
+        expect(yield* store.countAfter(start)).toBe(5)
+        expect(yield* store.countAfter(first.position)).toBe(2)
+        expect(yield* store.countAfter(second.position)).toBe(0)
+        const defect = yield* Effect.flip(Effect.sandbox(Stream.runDrain(store.subscribe({ pollInterval: 0 }))))
+        expect(String(defect)).toContain("pollInterval")
       }))
   })

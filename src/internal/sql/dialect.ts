@@ -52,6 +52,10 @@ export interface Dialect {
     after: Position.Position,
     size: number
   ) => Effect.Effect<ReadonlyArray<EventRow>, SqlError, SqlClient.SqlClient>
+  /** The position of the latest event a reader can read now. */
+  readonly head: Effect.Effect<Position.Position, SqlError, SqlClient.SqlClient>
+  /** How many events a reader can read now after a position. */
+  readonly countAfter: (position: Position.Position) => Effect.Effect<number, SqlError, SqlClient.SqlClient>
   readonly streamStates: (
     streamIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<StreamState>, SqlError, SqlClient.SqlClient>

@@ -211,9 +211,12 @@ export const make = (tables: Tables, options: Options): Dialect => {
       column("metadata")
     }) WITH ORDINALITY AS e(name, details, actor, event_id, metadata, ordinality)
         RETURNING ordinal, position, transaction_id, timestamp
-      )
+      ),
+      -- Listeners are told when the transaction commits (a notification is a wake-up hint).
+      notified AS (SELECT pg_notify(${param(tables.channel)}, position::text) FROM inserted LIMIT 1)
       SELECT count(*)::int AS count, max(ordinal) AS version, min(position)::text AS position,
-        min(transaction_id::text) AS transaction_id, min(timestamp)::text AS timestamp
+        min(transaction_id::text) AS transaction_id, min(timestamp)::text AS timestamp,
+        (SELECT count(*) FROM notified) AS notified
       FROM inserted`
     return { query, values }
   }
@@ -312,6 +315,27 @@ export const make = (tables: Tables, options: Options): Dialect => {
           ))
     )
 
+  const head: Dialect["head"] = Effect.map(
+    run<{ transaction_id: string; position: string }>(
+      `SELECT transaction_id::text AS transaction_id, position::text AS position FROM ${events}
+      WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY transaction_id DESC, position DESC LIMIT 1`,
+      []
+    ),
+    (rows) => rows[0] === undefined ? Position.start : positionOf(rows[0].position, rows[0].transaction_id)
+  )
+
+  const countAfter: Dialect["countAfter"] = (position) =>
+    Effect.map(
+      run<{ count: string }>(
+        `SELECT count(*)::text AS count FROM ${events}
+        WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`,
+        [String(position.transaction), String(position.sequence)]
+      ),
+      (rows) => Number(rows[0]!.count)
+    )
+
   const streamStates: Dialect["streamStates"] = (streamIds) =>
     streamIds.length === 0
       ? Effect.succeed([])
@@ -350,6 +374,8 @@ export const make = (tables: Tables, options: Options): Dialect => {
     append,
     readStream,
     readAll,
+    head,
+    countAfter,
     streamStates,
     eventsById,
     isUniqueViolation: (error: SqlError) => causeCode(error) === "23505",

@@ -9,6 +9,8 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { AppendError } from "../../Errors.js"
 import {
@@ -18,7 +20,7 @@ import {
   StreamTypeMismatchError,
   TransactionConflictError
 } from "../../Errors.js"
-import type { AppendRequest, AppendResult, EventStore, ReadError } from "../../EventStore.js"
+import type { AppendRequest, AppendResult, EventStore } from "../../EventStore.js"
 import type { RecordedEvent } from "../../Events.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Metadata from "../../Metadata.js"
@@ -27,6 +29,7 @@ import type { PreparedAppend } from "../prepareAppend.js"
 import { prepareAppends } from "../prepareAppend.js"
 import { defaultBatchSize, validated } from "../readOptions.js"
 import * as Retries from "../retries.js"
+import * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
 import { emptyResult } from "./dialect.js"
 import * as Pg from "./pg.js"
@@ -38,6 +41,12 @@ import * as Tables from "./tables.js"
 export interface Options {
   readonly tables?: Partial<Tables.TableNames> | undefined
 }
+
+/**
+ * Something that tells the store of events appended elsewhere (by another process): it runs for
+ * as long as the store, publishing to the store's wake-ups.
+ */
+export type Listener = (tables: Tables.Tables, wakeups: Subscription.Wakeups) => Effect.Effect<void, never, Scope.Scope>
 
 /** Events read from a stream per round trip. */
 const streamPageSize = 500
@@ -77,7 +86,10 @@ export const dialectOf = (
     orElse: () => Effect.succeed(undefined)
   })
 
-export const make = (options?: Options): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient> =>
+export const make = (
+  options?: Options,
+  listener?: Listener
+): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const tables = Tables.make(options?.tables)
@@ -94,6 +106,8 @@ export const make = (options?: Options): Effect.Effect<EventStore, EventStoreErr
       })
     }
     yield* migrate(dialect, tables)
+    const wakeups = yield* Subscription.makeWakeups
+    if (listener !== undefined) yield* listener(tables, wakeups)
 
     const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
       Effect.provideService(effect, SqlClient.SqlClient, sql)
@@ -198,8 +212,16 @@ export const make = (options?: Options): Effect.Effect<EventStore, EventStoreErr
         const prepared = prepareAppends(requests, context, () => crypto.randomUUID())
         if (Either.isLeft(prepared)) return yield* prepared.left
         if (prepared.right.length === 0) return []
-        return yield* attempt(prepared.right, attemptsAfterConflict)
+        const results = yield* attempt(prepared.right, attemptsAfterConflict)
+        if (results.some((result) => result.events.length > 0)) yield* PubSub.publish(wakeups, undefined)
+        return results
       }).pipe(withSql)
+
+    const readBatch = (after: Position.Position, size: number) =>
+      Effect.flatMap(
+        dialect.readAll(after, size).pipe(Effect.mapError(storeError("read all events"))),
+        decodeRows
+      ).pipe(withSql)
 
     const readStream: EventStore["readStream"] = (streamId, options) =>
       validated("readStream", options, () => {
@@ -228,22 +250,24 @@ export const make = (options?: Options): Effect.Effect<EventStore, EventStoreErr
       validated("readAll", options, () => {
         const size = options?.batchSize ?? defaultBatchSize
         return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
-          Effect.gen(function*() {
-            const rows = yield* dialect.readAll(after, size).pipe(Effect.mapError(storeError("read all events")))
-            const events = yield* decodeRows(rows)
+          Effect.map(readBatch(after, size), (events) => {
             const last = events.at(-1)
             return [
               Chunk.unsafeFromArray(events),
               last === undefined || events.length < size ? Option.none() : Option.some(last.position)
             ] as const
-          }).pipe(withSql))
-      }) as Stream.Stream<RecordedEvent, ReadError>
+          }))
+      })
 
     return {
       append: (request) => Effect.map(appendMany([request]), (results) => results[0]!),
       appendMany,
       readStream,
       readAll,
+      subscribe: (options) => Subscription.follow(options, wakeups, readBatch),
+      head: dialect.head.pipe(Effect.mapError(storeError("read the head of the global order")), withSql),
+      countAfter: (position) =>
+        dialect.countAfter(position).pipe(Effect.mapError(storeError("count the events after a position")), withSql),
       streamVersion: (streamId) =>
         dialect.streamStates([streamId]).pipe(
           Effect.map((states) => states[0]?.version ?? 0),

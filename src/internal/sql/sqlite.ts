@@ -230,6 +230,17 @@ export const make = (tables: Tables): Dialect => {
           ))
     )
 
+  const head: Dialect["head"] = Effect.map(
+    run<{ position: number | null }>(`SELECT MAX(position) AS position FROM ${events}`, []),
+    (rows) => rows[0]?.position === null || rows[0] === undefined ? Position.start : positionOf(rows[0].position, null)
+  )
+
+  const countAfter: Dialect["countAfter"] = (position) =>
+    Effect.map(
+      run<{ count: number }>(`SELECT count(*) AS count FROM ${events} WHERE position > ?`, [Number(position.sequence)]),
+      (rows) => rows[0]!.count
+    )
+
   const streamStates: Dialect["streamStates"] = (streamIds) =>
     Effect.map(
       Effect.forEach(chunks(streamIds, idsPerQuery), (ids) =>
@@ -267,6 +278,8 @@ export const make = (tables: Tables): Dialect => {
     append,
     readStream,
     readAll,
+    head,
+    countAfter,
     streamStates,
     eventsById,
     isUniqueViolation: (error: SqlError) => {

@@ -28,6 +28,8 @@ export const schemaOf = (name: string): string | undefined =>
 
 export interface Tables {
   readonly names: TableNames
+  /** The PostgreSQL notification channel appends to the events table announce themselves on. */
+  readonly channel: string
   readonly entities: string
   readonly events: string
   readonly projections: string
@@ -51,9 +53,20 @@ export const make = (names: Partial<TableNames> | undefined): Tables => {
   const resolved = { ...defaultTableNames, migrations: migrationsFor(events), ...names }
   return {
     names: resolved,
+    channel: `effect_eventsourcing_${hash(resolved.events)}`,
     entities: quote(resolved.entities),
     events: quote(resolved.events),
     projections: quote(resolved.projections),
     eventsObject: (suffix) => quote(`${baseName(resolved.events)}_${suffix}`)
   }
+}
+
+/** A short, stable hash (32-bit FNV-1a, in hex) to name things after a longer name. */
+const hash = (text: string): string => {
+  let value = 0x811c9dc5
+  for (let index = 0; index < text.length; index++) {
+    value ^= text.charCodeAt(index)
+    value = Math.imul(value, 0x01000193)
+  }
+  return (value >>> 0).toString(16).padStart(8, "0")
 }

@@ -1,0 +1,48 @@
+/**
+ * Following the global order live, shared by every backend: read a batch after the checkpoint;
+ * when there is nothing new, wait for a wake-up (an append in this process, a notification
+ * from the database) or for the poll interval, whichever comes first, and read again.
+ *
+ * Wake-ups are hints: a reader never relies on one, since the poll finds everything anyway.
+ * A wake-up that comes while a batch is being read is kept, so the reader reads again at once.
+ */
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import type { ReadError, SubscribeOptions } from "../EventStore.js"
+import type { RecordedEvent } from "../Events.js"
+import * as Position from "../Position.js"
+import { defaultBatchSize, validated } from "./readOptions.js"
+
+/** How long a subscription waits without a wake-up before it reads again. */
+export const defaultPollInterval: Duration.Duration = Duration.seconds(1)
+
+/** The wake-ups of one store: every append it makes, and whatever else tells it of new events. */
+export type Wakeups = PubSub.PubSub<void>
+
+export const makeWakeups: Effect.Effect<Wakeups> = PubSub.sliding<void>(1)
+
+export const follow = (
+  options: SubscribeOptions | undefined,
+  wakeups: Wakeups,
+  readBatch: (after: Position.Position, size: number) => Effect.Effect<ReadonlyArray<RecordedEvent>, ReadError>
+): Stream.Stream<RecordedEvent, ReadError> =>
+  validated("subscribe", options, () => {
+    const size = options?.batchSize ?? defaultBatchSize
+    const pollInterval = Duration.decode(options?.pollInterval ?? defaultPollInterval)
+    return Stream.unwrapScoped(Effect.map(PubSub.subscribe(wakeups), (woken) => {
+      const nextChange = Effect.zipRight(
+        Effect.raceFirst(Queue.take(woken), Effect.sleep(pollInterval)),
+        Queue.takeAll(woken)
+      )
+      return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
+        Effect.flatMap(readBatch(after, size), (batch) =>
+          batch.length > 0
+            ? Effect.succeed([Chunk.unsafeFromArray(batch), Option.some(batch.at(-1)!.position)] as const)
+            : Effect.as(nextChange, [Chunk.empty<RecordedEvent>(), Option.some(after)] as const)))
+    }))
+  })
