@@ -144,6 +144,44 @@ export class TransactionConflictError extends Schema.TaggedError<TransactionConf
   }
 }
 
+/**
+ * A projection's checkpoint was not where its runner left it: another runner of the same
+ * projection moved it. Nothing of the batch was committed; the runner reloads its checkpoint.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CheckpointConflictError extends Schema.TaggedError<CheckpointConflictError>()(
+  "CheckpointConflictError",
+  { projection: Schema.String }
+) {
+  override get message(): string {
+    return `The checkpoint of projection ${JSON.stringify(this.projection)} was moved by another runner`
+  }
+}
+
+/**
+ * A projection stopped at an event it could not handle: its handler kept failing after the
+ * retries, or the event does not decode with the projection's Schema. The checkpoint stays
+ * before the event, so the projection resumes from it once the cause is fixed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProjectionError extends Schema.TaggedError<ProjectionError>()("ProjectionError", {
+  projection: Schema.String,
+  streamId: Schema.String,
+  version: Schema.Number,
+  eventType: Schema.String,
+  cause: Schema.Defect
+}) {
+  override get message(): string {
+    return `Projection ${JSON.stringify(this.projection)} stopped at event ${JSON.stringify(this.eventType)}, version ${this.version} of stream ${
+      JSON.stringify(this.streamId)
+    }: ${describeCause(this.cause)}`
+  }
+}
+
 /** A cause and the causes it wraps, as one line: a driver's own words come last. */
 const describeCause = (cause: unknown): string => {
   const messages: Array<string> = []

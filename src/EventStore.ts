@@ -21,6 +21,7 @@ import * as MemoryEventStore from "./internal/memoryEventStore.js"
 import * as ReadOptions from "./internal/readOptions.js"
 import * as Subscription from "./internal/subscription.js"
 import type { Position } from "./Position.js"
+import * as ProjectionStore from "./ProjectionStore.js"
 
 /**
  * Events to append to one stream.
@@ -196,9 +197,13 @@ export const EventStore: Context.Tag<EventStore, EventStore> = Context.GenericTa
 export const makeMemory: Effect.Effect<EventStore> = MemoryEventStore.make
 
 /**
- * The in-memory event store as a layer; every build of the layer starts empty.
+ * The in-memory event store as a layer, with checkpoints for projections in memory too; every
+ * build of the layer starts empty.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, makeMemory)
+export const layerMemory: Layer.Layer<EventStore | ProjectionStore.ProjectionStore> = Layer.merge(
+  Layer.effect(EventStore, makeMemory),
+  ProjectionStore.layerMemory
+)

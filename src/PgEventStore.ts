@@ -28,9 +28,12 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { EventStoreError } from "./Errors.js"
 import { EventStore } from "./EventStore.js"
+import { ProjectionStore } from "./ProjectionStore.js"
 import { failingAs } from "./internal/sql/layers.js"
 import * as Listener from "./internal/sql/pgListener.js"
 import * as Internal from "./internal/sql/sqlEventStore.js"
+import * as SqlProjectionStore from "./internal/sql/sqlProjectionStore.js"
+import * as Tables from "./internal/sql/tables.js"
 import type * as SqlEventStore from "./SqlEventStore.js"
 
 /**
@@ -70,17 +73,20 @@ export const configFromEnv: Config.Config.Wrap<Options> = {
  */
 export const layer = (
   options: Options
-): Layer.Layer<EventStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError> =>
-  Layer.scoped(
-    EventStore,
-    Internal.make(
-      options,
-      options.listen === false ? undefined : Listener.make({
-        url: typeof options.url === "string" ? options.url : Redacted.value(options.url),
-        applicationName: `${options.applicationName ?? "effect-eventsourcing"}-listener`,
-        heartbeat: options.heartbeat ?? "5 seconds"
-      })
-    )
+): Layer.Layer<EventStore | ProjectionStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError> =>
+  Layer.merge(
+    Layer.scoped(
+      EventStore,
+      Internal.make(
+        options,
+        options.listen === false ? undefined : Listener.make({
+          url: typeof options.url === "string" ? options.url : Redacted.value(options.url),
+          applicationName: `${options.applicationName ?? "effect-eventsourcing"}-listener`,
+          heartbeat: options.heartbeat ?? "5 seconds"
+        })
+      )
+    ),
+    Layer.effect(ProjectionStore, SqlProjectionStore.make(Tables.make(options.tables)))
   ).pipe(
     Layer.provideMerge(
       PgClient.layer({
@@ -101,5 +107,8 @@ export const layer = (
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Options> = configFromEnv
-): Layer.Layer<EventStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError | ConfigError.ConfigError> =>
+): Layer.Layer<
+  EventStore | ProjectionStore | SqlClient.SqlClient | PgClient.PgClient,
+  EventStoreError | ConfigError.ConfigError
+> =>
   Layer.unwrapEffect(Config.map(Config.unwrap(config), layer))

@@ -32,7 +32,9 @@ import type * as Scope from "effect/Scope"
 import * as Layer from "effect/Layer"
 import type { EventStoreError } from "./Errors.js"
 import { EventStore } from "./EventStore.js"
+import { ProjectionStore } from "./ProjectionStore.js"
 import * as Internal from "./internal/sql/sqlEventStore.js"
+import * as SqlProjectionStore from "./internal/sql/sqlProjectionStore.js"
 import * as Tables from "./internal/sql/tables.js"
 
 /**
@@ -78,10 +80,16 @@ export const make = (
 ): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient | Scope.Scope> => Internal.make(options)
 
 /**
- * The store as a layer over a `SqlClient` layer.
+ * The store, and the projection store that keeps checkpoints in the same database, as a layer
+ * over a `SqlClient` layer.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<EventStore, EventStoreError, SqlClient.SqlClient> =>
-  Layer.scoped(EventStore, make(options))
+export const layer = (
+  options?: Options
+): Layer.Layer<EventStore | ProjectionStore, EventStoreError, SqlClient.SqlClient> =>
+  Layer.merge(
+    Layer.scoped(EventStore, make(options)),
+    Layer.effect(ProjectionStore, SqlProjectionStore.make(Tables.make(options?.tables)))
+  )

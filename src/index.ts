@@ -33,4 +33,10 @@ export * as Metadata from "./Metadata.js"
 export * as Position from "./Position.js"
 
 /** @since 0.1.0 */
+export * as Projection from "./Projection.js"
+
+/** @since 0.1.0 */
+export * as ProjectionStore from "./ProjectionStore.js"
+
+/** @since 0.1.0 */
 export * as Testing from "./Testing.js"

@@ -122,7 +122,20 @@ export const make = (tables: Tables, options: Options): Dialect => {
         ],
         (statement) => sql.unsafe(statement),
         { discard: true }
-      ))
+      )),
+    "2_dead_letters": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.deadLetters} (
+        projection TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        stream_id TEXT NOT NULL,
+        version INT NOT NULL,
+        event_type TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        transaction_id XID8 NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (projection, event_id)
+      )`))
   }
 
   const exclusively: Dialect["exclusively"] = (migrate) =>

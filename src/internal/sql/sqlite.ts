@@ -113,7 +113,19 @@ export const make = (tables: Tables): Dialect => {
       yield* sql.unsafe(`CREATE UNIQUE INDEX IF NOT EXISTS ${tables.eventsObject("event_id")} ON ${events} (event_id)`)
       yield* sql.unsafe(`CREATE INDEX IF NOT EXISTS ${tables.eventsObject("position")} ON ${events} (position)`)
       yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${projections} (source TEXT PRIMARY KEY, position BIGINT)`)
-    })
+    }),
+    "2_dead_letters": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.deadLetters} (
+        projection TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        stream_id TEXT NOT NULL,
+        version INT NOT NULL,
+        event_type TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (projection, event_id)
+      )`))
   }
 
   /** Moves one stream's version if the checks hold; no row when they do not. */

@@ -33,6 +33,8 @@ export interface Tables {
   readonly entities: string
   readonly events: string
   readonly projections: string
+  /** The table of events projections set aside, named after the projections table. */
+  readonly deadLetters: string
   /** The quoted name of an object (index, sequence, trigger) named after the events table. */
   readonly eventsObject: (suffix: string) => string
 }
@@ -57,6 +59,7 @@ export const make = (names: Partial<TableNames> | undefined): Tables => {
     entities: quote(resolved.entities),
     events: quote(resolved.events),
     projections: quote(resolved.projections),
+    deadLetters: quote(`${resolved.projections}_dead_letters`),
     eventsObject: (suffix) => quote(`${baseName(resolved.events)}_${suffix}`)
   }
 }

@@ -1,0 +1,81 @@
+/**
+ * Projection checkpoints in memory. There are no transactions: `commit` runs the handler's
+ * effect and then moves the checkpoint, so a failed effect leaves the checkpoint where it was.
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import { CheckpointConflictError } from "../Errors.js"
+import * as Position from "../Position.js"
+import type { DeadLetter, ProjectionStore } from "../ProjectionStore.js"
+
+export const make: Effect.Effect<ProjectionStore> = Effect.gen(function*() {
+  const checkpoints = new Map<string, Position.Position>()
+  const deadLetters: Array<DeadLetter> = []
+  const leaders = new Map<string, Effect.Semaphore>()
+  const committed = yield* PubSub.sliding<void>(1)
+
+  const isAt = (projection: string, from: Option.Option<Position.Position>) => {
+    const current = checkpoints.get(projection)
+    return Option.match(from, {
+      onNone: () => current === undefined,
+      onSome: (position) => current !== undefined && Position.equals(current, position)
+    })
+  }
+
+  const store: ProjectionStore = {
+    checkpoint: (projection) => Effect.sync(() => Option.fromNullable(checkpoints.get(projection))),
+    // Without transactions to undo half a batch, a batch in flight is not interrupted: it runs
+    // to its end and moves the checkpoint, so an interrupted runner applies nothing twice.
+    commit: (projection, from, to, effect) =>
+      Effect.uninterruptible(
+        Effect.suspend(() =>
+          isAt(projection, from)
+            ? Effect.tap(effect, () =>
+              Effect.suspend(() => {
+                if (!isAt(projection, from)) return Effect.fail(new CheckpointConflictError({ projection }))
+                checkpoints.set(projection, to)
+                return PubSub.publish(committed, undefined)
+              }))
+            : Effect.fail(new CheckpointConflictError({ projection }))
+        )
+      ),
+    transaction: (effect) => effect,
+    deadLetter: (projection, event, reason) =>
+      Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
+        Effect.sync(() => {
+          deadLetters.push({
+            projection,
+            eventId: event.id,
+            streamId: event.streamId,
+            version: event.version,
+            eventType: event.type,
+            position: event.position,
+            reason,
+            failedAt: new Date(now)
+          })
+        })),
+    deadLetters: (projection) => Effect.sync(() => deadLetters.filter((letter) => letter.projection === projection)),
+    reset: (projection, effect) =>
+      Effect.tap(effect, () =>
+        Effect.sync(() => {
+          checkpoints.delete(projection)
+          deadLetters.splice(0, deadLetters.length, ...deadLetters.filter((letter) => letter.projection !== projection))
+        })),
+    lead: (projection) =>
+      Effect.gen(function*() {
+        const semaphore = yield* Effect.sync(() => {
+          const existing = leaders.get(projection)
+          if (existing !== undefined) return existing
+          const created = Effect.unsafeMakeSemaphore(1)
+          leaders.set(projection, created)
+          return created
+        })
+        yield* Effect.acquireRelease(semaphore.take(1), () => semaphore.release(1))
+        return Effect.never
+      }),
+    commits: Effect.map(PubSub.subscribe(committed), (dequeue) => Effect.asVoid(Queue.take(dequeue)))
+  }
+  return store
+})

@@ -1,0 +1,224 @@
+/**
+ * Projection checkpoints in the protocol's `projections` table.
+ *
+ * A commit moves the checkpoint with a compare-and-set (it must still be where the runner left
+ * it) and runs the handler's work in the same transaction, so the handler's writes through the
+ * same `SqlClient` and the checkpoint land together. On PostgreSQL the right to run a projection
+ * is a session advisory lock held on a connection of its own for as long as the runner runs; a
+ * second runner waits on the lock and takes over when the first one's session ends.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import { CheckpointConflictError, EventStoreError } from "../../Errors.js"
+import * as Position from "../../Position.js"
+import type { DeadLetter, ProjectionStore } from "../../ProjectionStore.js"
+import { positionOf } from "./rows.js"
+import { withImmediateTransaction } from "./sqlite.js"
+import type { Tables } from "./tables.js"
+
+/** How often the connection that holds a projection's lock is checked. */
+const leadCheckInterval = Duration.seconds(2)
+
+const storeError = (operation: string) => (cause: unknown) => new EventStoreError({ operation, cause })
+
+interface DeadLetterRow {
+  readonly projection: string
+  readonly event_id: string
+  readonly stream_id: string
+  readonly version: number
+  readonly event_type: string
+  readonly position: string | number
+  readonly transaction_id: string | null
+  readonly reason: string
+  readonly failed_at: Date | string
+}
+
+export const make = (tables: Tables): Effect.Effect<ProjectionStore, never, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+    const committed = yield* PubSub.sliding<void>(1)
+    const withSql = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, SqlClient.SqlClient, sql)
+    const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
+      sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform
+    const placeholder = (index: number) => (isPg ? `$${index}` : "?")
+    const xid = (index: number) => (isPg ? `$${index}::xid8` : "?")
+    const { deadLetters, projections } = tables
+
+    /** A transaction (a savepoint inside one); a failed commit is a typed error, not a defect. */
+    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
+      (isPg ? sql.withTransaction(effect) : withSql(withImmediateTransaction(effect))).pipe(
+        Effect.catchSomeDefect((defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()),
+        Effect.catchIf(
+          (error): error is SqlError => error instanceof SqlError,
+          (error) => Effect.fail(storeError("run a projection transaction")(error))
+        )
+      ) as Effect.Effect<A, E | EventStoreError, R>
+
+    /** Moves the checkpoint if it is still at `from`; the number of rows moved. */
+    const moveCheckpoint = (projection: string, from: Option.Option<Position.Position>, to: Position.Position) => {
+      const toValues = isPg ? [String(to.sequence), String(to.transaction)] : [Number(to.sequence)]
+      const toColumns = isPg ? "position, transaction_id" : "position"
+      return Option.match(from, {
+        onNone: () =>
+          run<{ source: string }>(
+            `INSERT INTO ${projections} (source, ${toColumns}) VALUES (${placeholder(1)}, ${placeholder(2)}${
+              isPg ? `, ${xid(3)}` : ""
+            }) ON CONFLICT (source) DO NOTHING RETURNING source`,
+            [projection, ...toValues]
+          ),
+        onSome: (at) =>
+          isPg
+            ? run<{ source: string }>(
+              `UPDATE ${projections} SET position = $1, transaction_id = $2::xid8
+              WHERE source = $3 AND position = $4 AND transaction_id = $5::xid8 RETURNING source`,
+              [...toValues, projection, String(at.sequence), String(at.transaction)]
+            )
+            : run<{ source: string }>(
+              `UPDATE ${projections} SET position = ? WHERE source = ? AND position = ? RETURNING source`,
+              [...toValues, projection, Number(at.sequence)]
+            )
+      })
+    }
+
+    const store: ProjectionStore = {
+      checkpoint: (projection) =>
+        run<{ position: string | number | null; transaction_id?: string | null }>(
+          `SELECT position${isPg ? ", transaction_id::text AS transaction_id" : ""} FROM ${projections} WHERE source = ${
+            placeholder(1)
+          }`,
+          [projection]
+        ).pipe(
+          Effect.map((rows) =>
+            Option.flatMap(
+              Option.fromNullable(rows[0]),
+              (row) =>
+                row.position === null ? Option.none() : Option.some(positionOf(row.position, row.transaction_id ?? null))
+            )
+          ),
+          Effect.mapError(storeError("read a projection checkpoint"))
+        ),
+
+      commit: (projection, from, to, effect) =>
+        Effect.tap(
+          transaction(
+            Effect.gen(function*() {
+              const moved = yield* Effect.mapError(moveCheckpoint(projection, from, to), storeError("move a checkpoint"))
+              if (moved.length === 0) return yield* new CheckpointConflictError({ projection })
+              return yield* effect
+            })
+          ),
+          () => PubSub.publish(committed, undefined)
+        ),
+
+      transaction,
+
+      deadLetter: (projection, event, reason) =>
+        run(
+          `INSERT INTO ${deadLetters}
+            (projection, event_id, stream_id, version, event_type, position, ${isPg ? "transaction_id, " : ""}reason)
+          VALUES (${[1, 2, 3, 4, 5, 6].map(placeholder).join(", ")}, ${isPg ? `${xid(7)}, $8` : "?"})
+          ON CONFLICT (projection, event_id) DO NOTHING`,
+          [
+            projection,
+            event.id,
+            event.streamId,
+            event.version,
+            event.type,
+            isPg ? String(event.position.sequence) : Number(event.position.sequence),
+            ...(isPg ? [String(event.position.transaction)] : []),
+            reason
+          ]
+        ).pipe(Effect.asVoid, Effect.mapError(storeError("record a dead letter")), withSql),
+
+      deadLetters: (projection) =>
+        run<DeadLetterRow>(
+          `SELECT projection, event_id, stream_id, version, event_type, position${
+            isPg ? "::text AS position, transaction_id::text AS transaction_id" : ", NULL AS transaction_id"
+          }, reason, failed_at FROM ${deadLetters} WHERE projection = ${placeholder(1)}
+          ORDER BY ${isPg ? "transaction_id, " : ""}position, stream_id, version`,
+          [projection]
+        ).pipe(
+          Effect.map((rows) =>
+            rows.map((row): DeadLetter => ({
+              projection: row.projection,
+              eventId: row.event_id,
+              streamId: row.stream_id,
+              version: Number(row.version),
+              eventType: row.event_type,
+              position: positionOf(row.position, row.transaction_id),
+              reason: row.reason,
+              failedAt: new Date(row.failed_at)
+            }))
+          ),
+          Effect.mapError(storeError("read dead letters"))
+        ),
+
+      reset: (projection, effect) =>
+        transaction(
+          Effect.tap(effect, () =>
+            Effect.mapError(
+              Effect.zipRight(
+                run(`DELETE FROM ${projections} WHERE source = ${placeholder(1)}`, [projection]),
+                run(`DELETE FROM ${deadLetters} WHERE projection = ${placeholder(1)}`, [projection])
+              ),
+              storeError("reset a projection")
+            ))
+        ),
+
+      lead: isPg ? leadAcrossProcesses(sql, tables) : leadInProcess(),
+
+      commits: Effect.map(PubSub.subscribe(committed), (dequeue) => Effect.asVoid(Queue.take(dequeue)))
+    }
+    return store
+  })
+
+/** The right to run a projection within this process only (SQLite: one process, usually). */
+const leadInProcess = (): ProjectionStore["lead"] => {
+  const leaders = new Map<string, Effect.Semaphore>()
+  return (projection) =>
+    Effect.gen(function*() {
+      const semaphore = yield* Effect.sync(() => {
+        const existing = leaders.get(projection)
+        if (existing !== undefined) return existing
+        const created = Effect.unsafeMakeSemaphore(1)
+        leaders.set(projection, created)
+        return created
+      })
+      yield* Effect.acquireRelease(semaphore.take(1), () => semaphore.release(1))
+      return Effect.never
+    })
+}
+
+/**
+ * The right to run a projection across every process sharing the database: a session advisory
+ * lock on a connection reserved for it. The lock is released (or dies with its session) when
+ * the scope closes; the connection is checked so that a runner whose session died stops.
+ */
+const leadAcrossProcesses = (sql: SqlClient.SqlClient, tables: Tables): ProjectionStore["lead"] => (projection) =>
+  Effect.gen(function*() {
+    const key = `effect-eventsourcing projection ${tables.names.projections} ${projection}`
+    const connection = yield* Effect.mapError(sql.reserve, storeError("reserve a connection for a projection's lock"))
+    yield* Effect.mapError(
+      connection.executeUnprepared(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [key], undefined),
+      storeError("take a projection's lock")
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.ignore(connection.executeUnprepared(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [key], undefined))
+    )
+    return connection.executeUnprepared("SELECT 1", [], undefined).pipe(
+      Effect.timeoutFail({
+        duration: leadCheckInterval,
+        onTimeout: () => new Error("the connection holding the lock did not answer")
+      }),
+      Effect.repeat(Schedule.spaced(leadCheckInterval)),
+      Effect.flatMap(() => Effect.never),
+      Effect.mapError(storeError(`keep the lock of projection ${JSON.stringify(projection)}`))
+    )
+  })

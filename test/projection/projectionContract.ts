@@ -1,0 +1,421 @@
+/**
+ * The projection contract: written once and run on every backend, with a read model that lives
+ * where a real one would (a table in the same database on the SQL backends, memory otherwise).
+ *
+ * The read model keeps, per projection and stream, the sum of the `by` of its `Counted` events
+ * and how many were applied: after any run it must equal folding every event exactly once.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { expect, layer } from "@effect/vitest"
+import { Chunk, Context, Effect, Fiber, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
+import type { Events } from "effect-eventsourcing"
+import { Errors, EventStore, ExpectedVersion, Position, Projection, ProjectionStore } from "effect-eventsourcing"
+import { live } from "../support/live.js"
+
+/**
+ * The counted events of one test: each test has its own event type, so that what one test
+ * stores (a poison event, say) is not consumed by the projections of another.
+ */
+const countedEvents = (tag: string) => Schema.TaggedStruct(tag, { by: Schema.Int })
+type Counted = { readonly _tag: string; readonly by: number }
+
+export interface Totals {
+  readonly total: number
+  readonly count: number
+}
+
+/** Where a test projection writes: a table in the store's database, or memory. */
+export class ReadModel extends Context.Tag("test/ReadModel")<ReadModel, {
+  readonly apply: (projection: string, event: Events.RecordedEvent<Counted>) => Effect.Effect<void, unknown>
+  readonly totals: (projection: string) => Effect.Effect<ReadonlyMap<string, Totals>, unknown>
+  readonly clear: (projection: string) => Effect.Effect<void, unknown>
+}>() {}
+
+/** A read model in memory, for the in-memory store. */
+/** A read model in a table of the store's database, written in the projection's transactions. */
+export const sqlReadModel = (table: string) =>
+  Layer.effect(
+    ReadModel,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+        projection TEXT NOT NULL, stream_id TEXT NOT NULL, total INT NOT NULL, count INT NOT NULL,
+        PRIMARY KEY (projection, stream_id))`
+      const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+        Effect.provideService(effect, SqlClient.SqlClient, sql)
+      return {
+        apply: (projection, event) =>
+          withSql(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            sql`INSERT INTO ${sql(table)} (projection, stream_id, total, count)
+            VALUES (${projection}, ${event.streamId}, ${event.data.by}, 1)
+            ON CONFLICT (projection, stream_id)
+            DO UPDATE SET total = ${sql(table)}.total + excluded.total, count = ${sql(table)}.count + 1`)),
+        totals: (projection) =>
+          Effect.map(
+            sql<{ stream_id: string; total: number; count: number }>`SELECT stream_id, total, count FROM ${sql(table)}
+              WHERE projection = ${projection}`,
+            (rows) => new Map(rows.map((row) => [row.stream_id, { total: Number(row.total), count: Number(row.count) }]))
+          ),
+        clear: (projection) => Effect.asVoid(sql`DELETE FROM ${sql(table)} WHERE projection = ${projection}`)
+      }
+    })
+  )
+
+export const memoryReadModel = Layer.sync(ReadModel, () => {
+  const rows = new Map<string, Map<string, Totals>>()
+  return {
+    apply: (projection, event) =>
+      Effect.sync(() => {
+        const table = rows.get(projection) ?? new Map<string, Totals>()
+        const current = table.get(event.streamId) ?? { total: 0, count: 0 }
+        table.set(event.streamId, { total: current.total + event.data.by, count: current.count + 1 })
+        rows.set(projection, table)
+      }),
+    totals: (projection) => Effect.sync(() => new Map(rows.get(projection) ?? [])),
+    clear: (projection) => Effect.sync(() => void rows.delete(projection))
+  }
+})
+
+const newStreamId = (label: string) => `${label}-${crypto.randomUUID()}`
+
+const append = (streamId: string, values: ReadonlyArray<number>, type: string) =>
+  Effect.flatMap(EventStore.EventStore, (store) =>
+    store.append({
+      streamId,
+      streamType: "counter",
+      expectedVersion: ExpectedVersion.any,
+      events: values.map((by) => ({ type, data: { by } }))
+    }))
+
+/** Totals as folding `appended` exactly once gives them. */
+const fold = (appended: ReadonlyArray<readonly [string, ReadonlyArray<number>]>) => {
+  const totals = new Map<string, Totals>()
+  for (const [streamId, values] of appended) {
+    const current = totals.get(streamId) ?? { total: 0, count: 0 }
+    totals.set(streamId, {
+      total: current.total + values.reduce((sum, by) => sum + by, 0),
+      count: current.count + values.length
+    })
+  }
+  return totals
+}
+
+/** A counting projection of one event type, whose handler fails (with `Boom`) on values the test says. */
+const counting = (name: string, type: string, failOn: (by: number) => boolean = () => false) =>
+  Projection.make({
+    name,
+    events: countedEvents(type),
+    handle: (event) =>
+      Effect.flatMap(ReadModel, (model) =>
+        failOn(event.data.by) ? Effect.fail(new Boom({ by: event.data.by })) : model.apply(name, event))
+  })
+
+class Boom extends Schema.TaggedError<Boom>()("Boom", { by: Schema.Number }) {}
+
+/** Only the rows of the given streams, to ignore what other tests of the suite wrote. */
+const totalsOf = (projection: string, streamIds: ReadonlyArray<string>) =>
+  Effect.flatMap(ReadModel, (model) =>
+    Effect.map(model.totals(projection), (all) =>
+      new Map([...all].filter(([streamId]) => streamIds.includes(streamId)))))
+
+const headPosition = Effect.flatMap(EventStore.EventStore, (store) => store.head)
+
+const quick: Projection.RunOptions = { pollInterval: "20 millis", retry: Projection.defaultRetry }
+
+/** Retries quickly, so that tests of failing handlers are fast. */
+const quickRetry = Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.recurs(3)))
+
+export const projectionContract = <E>(
+  name: string,
+  storeLayer: Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | ReadModel, E>,
+  options: {
+    /**
+     * Whether a failed handler's writes are undone (SQL: they share the batch's transaction).
+     * In memory they stay, so a retried batch applies its first events again.
+     */
+    readonly transactional: boolean
+  }
+) =>
+  layer(storeLayer)(`Projection contract: ${name}`, (methods) => {
+    const it = live(methods)
+    /** A projection name, and the event type that only this test's projections consume. */
+    const fresh = (label: string) => {
+      const projection = newStreamId(label)
+      return { projection, type: `Counted-${projection}` }
+    }
+
+    it.effect("catches up, then follows live, applying each event once", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("catch-up")
+        const [a, b] = [newStreamId("a"), newStreamId("b")]
+        const appended: Array<readonly [string, ReadonlyArray<number>]> = [[a, [1, 2, 3]], [b, [10]], [a, [4]]]
+        for (const [streamId, values] of appended) yield* append(streamId, values, type)
+        // Events the projection does not consume, with data its Schema could not decode.
+        yield* append(b, [0], "Unrelated")
+        yield* Effect.flatMap(EventStore.EventStore, (store) =>
+          store.append({
+            streamId: b,
+            streamType: "counter",
+            expectedVersion: ExpectedVersion.any,
+            events: [{ type: "Renamed", data: { to: "whatever" } }]
+          }))
+
+        const runner = yield* Effect.fork(Projection.run(counting(projection, type), { ...quick, batchSize: 2 }))
+        yield* Projection.waitFor(projection, yield* headPosition).pipe(Effect.timeout("20 seconds"))
+        expect(yield* totalsOf(projection, [a, b])).toEqual(fold(appended))
+
+        // Live: new appends are applied as they come.
+        const more: Array<readonly [string, ReadonlyArray<number>]> = [[b, [5, 6]], [a, [7]]]
+        for (const [streamId, values] of more) {
+          const result = yield* append(streamId, values, type)
+          yield* Projection.waitFor(projection, result.position).pipe(Effect.timeout("20 seconds"))
+        }
+        expect(yield* totalsOf(projection, [a, b])).toEqual(fold([...appended, ...more]))
+        yield* Fiber.interrupt(runner)
+      }))
+
+    it.effect("runs many projections on one store at once", () =>
+      Effect.gen(function*() {
+        const { type } = fresh("many")
+        const names = [1, 2, 3, 4].map(() => newStreamId("many"))
+        const streamId = newStreamId("shared")
+        const runners = yield* Effect.forEach(names, (projection) =>
+          Effect.fork(Projection.run(counting(projection, type), quick)))
+        const appended: Array<readonly [string, ReadonlyArray<number>]> = []
+        for (let round = 0; round < 10; round++) {
+          appended.push([streamId, [round, round + 1]])
+          yield* append(streamId, [round, round + 1], type)
+        }
+        const head = yield* headPosition
+        yield* Effect.forEach(names, (projection) => Projection.waitFor(projection, head), { concurrency: "unbounded" })
+          .pipe(Effect.timeout("20 seconds"))
+        for (const projection of names) {
+          expect(yield* totalsOf(projection, [streamId])).toEqual(fold(appended))
+        }
+        yield* Effect.forEach(runners, Fiber.interrupt)
+      }))
+
+    it.effect("resumes from its checkpoint after being interrupted, applying nothing twice", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("interrupted")
+        const streams = [1, 2, 3].map(() => newStreamId("resume"))
+        const appended: Array<readonly [string, ReadonlyArray<number>]> = []
+        for (let n = 0; n < 60; n++) {
+          const entry = [streams[n % 3]!, [n % 7, 1]] as const
+          appended.push(entry)
+          yield* append(...entry, type)
+        }
+        const head = yield* headPosition
+        // A slow handler, interrupted again and again in the middle of the catch-up.
+        const slow = Projection.make({
+          name: projection,
+          events: countedEvents(type),
+          handle: (event) =>
+            Effect.flatMap(ReadModel, (model) => Effect.zipRight(Effect.sleep("1 millis"), model.apply(projection, event)))
+        })
+        for (let round = 0; round < 5; round++) {
+          const runner = yield* Effect.fork(Projection.run(slow, { ...quick, batchSize: 4 }))
+          yield* Effect.sleep("25 millis")
+          yield* Fiber.interrupt(runner)
+        }
+        const last = yield* Effect.fork(Projection.run(slow, { ...quick, batchSize: 4 }))
+        yield* Projection.waitFor(projection, head).pipe(Effect.timeout("30 seconds"))
+        yield* Fiber.interrupt(last)
+        expect(yield* totalsOf(projection, streams)).toEqual(fold(appended))
+      }))
+
+    it.effect("retries a failing handler, and applies the batch once when it succeeds", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("flaky")
+        const streamId = newStreamId("flaky-stream")
+        const failures = yield* Ref.make(2)
+        // Applies the first event, then fails on the second, twice: the batch must not keep the first.
+        const flaky = Projection.make({
+          name: projection,
+          events: countedEvents(type),
+          handle: (event) =>
+            Effect.gen(function*() {
+              const model = yield* ReadModel
+              yield* model.apply(projection, event)
+              if (event.version === 2 && (yield* Ref.getAndUpdate(failures, (n) => n - 1)) > 0) {
+                return yield* new Boom({ by: event.data.by })
+              }
+            })
+        })
+        const result = yield* append(streamId, [1, 2, 3], type)
+        const runner = yield* Effect.fork(Projection.run(flaky, { ...quick, retry: quickRetry }))
+        yield* Projection.waitFor(projection, result.position).pipe(Effect.timeout("20 seconds"))
+        yield* Fiber.interrupt(runner)
+        expect(yield* Ref.get(failures)).toBe(-1)
+        // In memory the failed attempts' writes stay (1 and 2, twice); SQL undoes them.
+        expect((yield* totalsOf(projection, [streamId])).get(streamId)).toEqual(
+          options.transactional ? { total: 6, count: 3 } : { total: 12, count: 7 }
+        )
+      }))
+
+    it.effect("stops at an event its handler keeps failing on, its checkpoint just before it", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("poisoned")
+        const streamId = newStreamId("poison")
+        yield* append(streamId, [1, 2], type)
+        const before = yield* append(streamId, [3], type)
+        yield* append(streamId, [4, 13, 5], type)
+        yield* append(streamId, [6], type)
+        const error = yield* Effect.flip(
+          Projection.run(counting(projection, type, (by) => by === 13), { ...quick, retry: quickRetry })
+        ).pipe(Effect.timeout("20 seconds"))
+        expect(error).toBeInstanceOf(Errors.ProjectionError)
+        expect(error).toMatchObject({ projection, streamId, version: 5, eventType: type })
+        expect(error.message).toContain("version 5")
+        expect(error.cause).toBeInstanceOf(Boom)
+        const projections = yield* ProjectionStore.ProjectionStore
+        expect(yield* projections.checkpoint(projection)).toEqual(Option.some(before.position))
+        // The append with the poison is not applied, not even in part (where writes can be undone).
+        const totals = (yield* totalsOf(projection, [streamId])).get(streamId)
+        if (options.transactional) expect(totals).toEqual({ total: 6, count: 3 })
+        else expect(totals!.count).toBeGreaterThanOrEqual(3)
+      }))
+
+    it.effect("stops at a consumed event that does not decode with its Schema", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("undecodable")
+        const streamId = newStreamId("undecodable-stream")
+        const good = yield* append(streamId, [1], type)
+        yield* Effect.flatMap(EventStore.EventStore, (store) =>
+          store.append({
+            streamId,
+            streamType: "counter",
+            expectedVersion: ExpectedVersion.any,
+            events: [{ type, data: { by: "one" } }]
+          }))
+        const error = yield* Effect.flip(Projection.run(counting(projection, type), quick)).pipe(
+          Effect.timeout("20 seconds")
+        )
+        expect(error).toMatchObject({ _tag: "ProjectionError", streamId, version: 2, eventType: type })
+        expect(error.cause).toBeInstanceOf(Errors.EventDecodeError)
+        const projections = yield* ProjectionStore.ProjectionStore
+        expect(yield* projections.checkpoint(projection)).toEqual(Option.some(good.position))
+      }))
+
+    it.effect("sets events aside in dead-letter mode and goes on", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("dead-letters")
+        const streamId = newStreamId("dead-letter-stream")
+        yield* append(streamId, [1, 13, 2], type)
+        yield* Effect.flatMap(EventStore.EventStore, (store) =>
+          store.append({
+            streamId,
+            streamType: "counter",
+            expectedVersion: ExpectedVersion.any,
+            events: [{ type, data: { by: "one" } }]
+          }))
+        const last = yield* append(streamId, [3], type)
+        const runner = yield* Effect.fork(
+          Projection.run(counting(projection, type, (by) => by === 13), {
+            ...quick,
+            retry: quickRetry,
+            onFailure: "dead-letter"
+          })
+        )
+        yield* Projection.waitFor(projection, last.position).pipe(Effect.timeout("20 seconds"))
+        yield* Fiber.interrupt(runner)
+        const totals = (yield* totalsOf(projection, [streamId])).get(streamId)
+        if (options.transactional) expect(totals).toEqual({ total: 6, count: 3 })
+        else expect(totals!.count).toBeGreaterThanOrEqual(3)
+        const projections = yield* ProjectionStore.ProjectionStore
+        const letters = yield* projections.deadLetters(projection)
+        expect(letters.map((letter) => [letter.streamId, letter.version, letter.eventType])).toEqual([
+          [streamId, 2, type],
+          [streamId, 4, type]
+        ])
+        expect(letters[0]!.reason).toContain("Boom")
+        expect(letters[1]!.reason).toContain("Expected")
+      }))
+
+    it.effect("reports its checkpoint, the head and its lag", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("status")
+        const streamId = newStreamId("status-stream")
+        yield* append(streamId, [1, 2, 3], type)
+        const before = yield* Projection.status(projection)
+        expect(before.checkpoint).toEqual(Option.none())
+        expect(before.lag).toBeGreaterThanOrEqual(3)
+        const runner = yield* Effect.fork(Projection.run(counting(projection, type), quick))
+        yield* Projection.waitFor(projection, before.head).pipe(Effect.timeout("20 seconds"))
+        yield* Fiber.interrupt(runner)
+        const after = yield* Projection.status(projection)
+        expect(after.checkpoint).toEqual(Option.some(before.head))
+        expect(after.lag).toBe(0)
+        yield* append(streamId, [4], type)
+        expect((yield* Projection.status(projection)).lag).toBe(1)
+      }))
+
+    it.effect("rebuilds from the first event after a reset", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("rebuilt")
+        const streamId = newStreamId("rebuilt-stream")
+        yield* append(streamId, [1, 2], type)
+        const head = (yield* append(streamId, [3], type)).position
+        const runOnce = Effect.gen(function*() {
+          const runner = yield* Effect.fork(Projection.run(counting(projection, type), quick))
+          yield* Projection.waitFor(projection, head).pipe(Effect.timeout("20 seconds"))
+          yield* Fiber.interrupt(runner)
+        })
+        yield* runOnce
+        yield* Projection.reset(projection, Effect.flatMap(ReadModel, (model) => model.clear(projection)))
+        const projections = yield* ProjectionStore.ProjectionStore
+        expect(yield* projections.checkpoint(projection)).toEqual(Option.none())
+        expect(yield* totalsOf(projection, [streamId])).toEqual(new Map())
+        yield* runOnce
+        expect((yield* totalsOf(projection, [streamId])).get(streamId)).toEqual({ total: 6, count: 3 })
+      }))
+
+    it.effect("lets one runner of a projection work at a time, and another take over when it stops", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("leader")
+        const streamId = newStreamId("leader-stream")
+        const handledBy = yield* Ref.make<ReadonlyArray<string>>([])
+        const runnerNamed = (runner: string) =>
+          Projection.make({
+            name: projection,
+            events: countedEvents(type),
+            handle: (event) =>
+              Effect.zipRight(
+                Ref.update(handledBy, (all) => [...all, runner]),
+                Effect.flatMap(ReadModel, (model) => model.apply(projection, event))
+              )
+          })
+        const first = yield* Effect.fork(Projection.run(runnerNamed("first"), quick))
+        yield* Effect.sleep("50 millis")
+        const second = yield* Effect.fork(Projection.run(runnerNamed("second"), quick))
+        const early = yield* append(streamId, [1, 2], type)
+        yield* Projection.waitFor(projection, early.position).pipe(Effect.timeout("20 seconds"))
+        expect(new Set(yield* Ref.get(handledBy))).toEqual(new Set(["first"]))
+
+        yield* Fiber.interrupt(first)
+        const late = yield* append(streamId, [3], type)
+        yield* Projection.waitFor(projection, late.position).pipe(Effect.timeout("20 seconds"))
+        yield* Fiber.interrupt(second)
+        expect(yield* Ref.get(handledBy)).toEqual(["first", "first", "second"])
+        expect((yield* totalsOf(projection, [streamId])).get(streamId)).toEqual({ total: 6, count: 3 })
+      }))
+
+    it.effect("offers the subscription it is built on to consume directly", () =>
+      Effect.gen(function*() {
+        const { type } = fresh("direct")
+        const store = yield* EventStore.EventStore
+        const start = yield* headPosition
+        const streamId = newStreamId("direct")
+        yield* append(streamId, [1, 2], type)
+        const published = yield* store.subscribe({ after: start, pollInterval: "20 millis" }).pipe(
+          Stream.filter((event) => event.streamId === streamId),
+          Stream.take(3),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* append(streamId, [3], type)
+        const events = yield* Fiber.join(published).pipe(Effect.timeout("20 seconds"))
+        expect(Chunk.toReadonlyArray(events).map((event) => event.data)).toEqual([{ by: 1 }, { by: 2 }, { by: 3 }])
+        expect(Position.isAfter(Chunk.toReadonlyArray(events)[2]!.position, start)).toBe(true)
+      }))
+  })
