@@ -28,9 +28,12 @@ import type { AppendError, EventDecodeError, EventEncodeError, EventStoreError }
 import { ConcurrencyError, StreamTypeMismatchError } from "./Errors.js"
 import type { RecordedEvent } from "./Events.js"
 import * as Events from "./Events.js"
+import type { AppendRequest } from "./EventStore.js"
 import { EventStore } from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as Position from "./Position.js"
+import type * as Projection from "./Projection.js"
+import { ProjectionStore } from "./ProjectionStore.js"
 
 /**
  * @since 0.1.0
@@ -42,6 +45,20 @@ export interface Options {
    * or `false` to fail at once. Defaults to {@link defaultRetry}.
    */
   readonly retry?: Schedule.Schedule<unknown, ConcurrencyError> | false
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface InlineOptions<IE, IR> extends Options {
+  /**
+   * Projections run inside the append's own transaction, for read models that must be
+   * consistent with the write: their writes commit with the events, or neither does (on the SQL
+   * backends; in memory a failing inline projection cannot undo the append). Each handles the
+   * new events it consumes; a failure fails the command.
+   */
+  readonly inline: ReadonlyArray<Projection.Projection<any, IE, IR>>
 }
 
 /**
@@ -106,7 +123,7 @@ export type HandleError = LoadError | AppendError | EventEncodeError
  * @category models
  */
 export interface CommandHandler<State, Command, Event extends { readonly _tag: string }, E, R> {
-  readonly decider: Decider.Decider<State, Command, Event, E, R>
+  readonly decider: Decider.Decider<State, Command, Event, any, any>
   /** Loads a stream and folds it into the decider's state. */
   readonly load: (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore>
   /** Handles one command on one stream. */
@@ -158,13 +175,32 @@ export const load = <State, Event extends { readonly _tag: string }>(
  * @since 0.1.0
  * @category constructors
  */
-export const make = <State, Command, Event extends { readonly _tag: string }, E, R>(
+export function make<State, Command, Event extends { readonly _tag: string }, E, R>(
   decider: Decider.Decider<State, Command, Event, E, R>,
   options?: Options
-): CommandHandler<State, Command, Event, E, R> => {
+): CommandHandler<State, Command, Event, E, R>
+export function make<State, Command, Event extends { readonly _tag: string }, E, R, IE, IR>(
+  decider: Decider.Decider<State, Command, Event, E, R>,
+  options: InlineOptions<IE, IR>
+): CommandHandler<State, Command, Event, E | IE, R | IR | ProjectionStore>
+export function make<State, Command, Event extends { readonly _tag: string }, E, R>(
+  decider: Decider.Decider<State, Command, Event, E, R>,
+  options?: Options | InlineOptions<unknown, unknown>
+): CommandHandler<State, Command, Event, unknown, unknown> {
   const loadStream = load(decider)
   const encode = Events.encoder(decider.events, decider.streamType)
   const retry = options?.retry ?? defaultRetry
+  const inline = options !== undefined && "inline" in options ? options.inline.map(inlineRunner) : []
+
+  /** Appends the new events, with the inline projections in the same transaction. */
+  const appendWithInline = (request: AppendRequest) =>
+    Effect.flatMap(EventStore, (store) => {
+      if (inline.length === 0) return store.append(request)
+      return Effect.flatMap(ProjectionStore, (projections) =>
+        projections.transaction(
+          Effect.tap(store.append(request), (appended) => Effect.forEach(inline, (run) => run(appended.events)))
+        ))
+    })
 
   const attempt = (streamId: string, command: Command) =>
     Effect.gen(function*() {
@@ -174,8 +210,7 @@ export const make = <State, Command, Event extends { readonly _tag: string }, E,
         return { events: [], ...loaded }
       }
       const newEvents = yield* Effect.forEach(decided, (event) => encode(event))
-      const store = yield* EventStore
-      const appended = yield* store.append({
+      const appended = yield* appendWithInline({
         streamId,
         streamType: decider.streamType,
         expectedVersion: ExpectedVersion.exact(loaded.version),
@@ -205,4 +240,15 @@ export const make = <State, Command, Event extends { readonly _tag: string }, E,
           Effect.flatMap((outcome) => outcome)
         )
   }
+}
+
+/** Runs an inline projection over the events of one append: those it consumes, decoded. */
+const inlineRunner = <E, R>(projection: Projection.Projection<any, E, R>) => {
+  const types = Events.eventTypes(projection.events)
+  const decode = Events.decoder(projection.events)
+  return (events: ReadonlyArray<RecordedEvent>) =>
+    Effect.flatMap(
+      Effect.forEach(events.filter((event) => types === undefined || types.has(event.type)), (event) => decode(event)),
+      (decoded) => decoded.length === 0 ? Effect.void : projection.handleBatch(decoded)
+    )
 }

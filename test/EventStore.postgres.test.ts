@@ -32,6 +32,12 @@ describe.skipIf(skipPostgres)("PostgreSQL", () => {
         return result.rows.map((row) => row.tablename)
       })
       expect(version).toBe(0)
-      expect(tables).toEqual(["effect_eventsourcing_migrations", "entities", "events", "projections"])
+      expect(tables).toEqual([
+        "effect_eventsourcing_migrations",
+        "entities",
+        "events",
+        "projections",
+        "projections_dead_letters"
+      ])
     }))
 })

@@ -25,7 +25,9 @@ describe("SqliteEventStore", () => {
       const names = database.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all()
       const events = database.prepare(`SELECT entity_id, name FROM es_events`).all()
       database.close()
-      expect(names.map((row) => (row as { name: string }).name)).toEqual(Object.values(tables).sort())
+      expect(names.map((row) => (row as { name: string }).name)).toEqual(
+        [...Object.values(tables), "es_checkpoints_dead_letters"].sort()
+      )
       expect(events).toEqual([{ entity_id: "named", name: "Named" }])
     }))
 

@@ -1,12 +1,82 @@
-import { describe } from "@effect/vitest"
-import { Layer } from "effect"
-import { isolatedLayer, isolatedSchema, skipPostgres } from "../support/postgres.js"
-import { projectionContract, sqlReadModel } from "./projectionContract.js"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Fiber, Layer, Schema } from "effect"
+import { EventStore, ExpectedVersion, Projection } from "effect-eventsourcing"
+import * as PgEventStore from "effect-eventsourcing/PgEventStore"
+import { live } from "../support/live.js"
+import {
+  databaseUrl,
+  isolatedLayer,
+  isolatedSchema,
+  rawConnection,
+  skipPostgres,
+  tablesIn
+} from "../support/postgres.js"
+import { projectionContract, ReadModel, sqlReadModel } from "./projectionContract.js"
 
 const schema = isolatedSchema("projections")
 
 describe.skipIf(skipPostgres)("PostgreSQL", () => {
   projectionContract("PostgreSQL", sqlReadModel(`${schema}.totals`).pipe(Layer.provideMerge(isolatedLayer(schema))), {
     transactional: true
+  })
+})
+
+describe.skipIf(skipPostgres)("PostgreSQL projection runner", () => {
+  const recoverySchema = isolatedSchema("projection_recovery")
+  const applicationName = `es-${recoverySchema}`
+  const Counted = Schema.TaggedStruct("Counted", { by: Schema.Int })
+
+  layer(
+    sqlReadModel(`${recoverySchema}.totals`).pipe(
+      Layer.provideMerge(
+        Layer.scopedDiscard(Effect.addFinalizer(() =>
+          Effect.promise(async () => {
+            const client = await rawConnection()
+            await client.query(`DROP SCHEMA IF EXISTS "${recoverySchema}" CASCADE`)
+            await client.end()
+          })
+        )).pipe(Layer.provideMerge(
+          PgEventStore.layer({ url: databaseUrl, tables: tablesIn(recoverySchema), applicationName, heartbeat: "200 millis" })
+        ))
+      )
+    )
+  )((methods) => {
+    const it = live(methods)
+
+    it.effect("recovers by itself when the server ends all its connections, missing nothing", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const counted = Projection.make({
+          name: "recovering",
+          events: Counted,
+          handle: (event) => Effect.flatMap(ReadModel, (model) => model.apply("recovering", event))
+        })
+        const append = (by: number) =>
+          store.append({
+            streamId: "stream",
+            streamType: "counter",
+            expectedVersion: ExpectedVersion.any,
+            events: [{ type: "Counted", data: { by } }]
+          })
+        const runner = yield* Effect.fork(Projection.run(counted, { pollInterval: "1 minute" }))
+        yield* Projection.waitFor("recovering", (yield* append(1)).position).pipe(Effect.timeout("20 seconds"))
+
+        // As a restart of the server would: every connection of this application ends.
+        const ended = yield* Effect.promise(async () => {
+          const client = await rawConnection()
+          const result = await client.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1`,
+            [`${applicationName}%`]
+          )
+          await client.end()
+          return result.rowCount
+        })
+        expect(ended).toBeGreaterThanOrEqual(2)
+        const appends = yield* Effect.forEach([2, 3, 4], (by) => Effect.retry(append(by), { times: 5 }))
+        yield* Projection.waitFor("recovering", appends.at(-1)!.position).pipe(Effect.timeout("30 seconds"))
+        yield* Fiber.interrupt(runner)
+        const model = yield* ReadModel
+        expect((yield* model.totals("recovering")).get("stream")).toEqual({ total: 10, count: 4 })
+      }))
   })
 })

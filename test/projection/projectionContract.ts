@@ -9,7 +9,16 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { expect, layer } from "@effect/vitest"
 import { Chunk, Context, Effect, Fiber, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
 import type { Events } from "effect-eventsourcing"
-import { Errors, EventStore, ExpectedVersion, Position, Projection, ProjectionStore } from "effect-eventsourcing"
+import {
+  CommandHandler,
+  Decider,
+  Errors,
+  EventStore,
+  ExpectedVersion,
+  Position,
+  Projection,
+  ProjectionStore
+} from "effect-eventsourcing"
 import { live } from "../support/live.js"
 
 /**
@@ -118,7 +127,11 @@ const totalsOf = (projection: string, streamIds: ReadonlyArray<string>) =>
     Effect.map(model.totals(projection), (all) =>
       new Map([...all].filter(([streamId]) => streamIds.includes(streamId)))))
 
-const headPosition = Effect.flatMap(EventStore.EventStore, (store) => store.head)
+/**
+ * The position of the latest append. (Not the store's `head`: on PostgreSQL that is the latest
+ * event readable now, which other transactions in flight can hold back.)
+ */
+const latestAppend = (appends: ReadonlyArray<EventStore.AppendResult>) => appends.at(-1)!.position
 
 const quick: Projection.RunOptions = { pollInterval: "20 millis", retry: Projection.defaultRetry }
 
@@ -152,7 +165,7 @@ export const projectionContract = <E>(
         for (const [streamId, values] of appended) yield* append(streamId, values, type)
         // Events the projection does not consume, with data its Schema could not decode.
         yield* append(b, [0], "Unrelated")
-        yield* Effect.flatMap(EventStore.EventStore, (store) =>
+        const last = yield* Effect.flatMap(EventStore.EventStore, (store) =>
           store.append({
             streamId: b,
             streamType: "counter",
@@ -161,7 +174,7 @@ export const projectionContract = <E>(
           }))
 
         const runner = yield* Effect.fork(Projection.run(counting(projection, type), { ...quick, batchSize: 2 }))
-        yield* Projection.waitFor(projection, yield* headPosition).pipe(Effect.timeout("20 seconds"))
+        yield* Projection.waitFor(projection, last.position).pipe(Effect.timeout("20 seconds"))
         expect(yield* totalsOf(projection, [a, b])).toEqual(fold(appended))
 
         // Live: new appends are applied as they come.
@@ -182,11 +195,12 @@ export const projectionContract = <E>(
         const runners = yield* Effect.forEach(names, (projection) =>
           Effect.fork(Projection.run(counting(projection, type), quick)))
         const appended: Array<readonly [string, ReadonlyArray<number>]> = []
+        const results: Array<EventStore.AppendResult> = []
         for (let round = 0; round < 10; round++) {
           appended.push([streamId, [round, round + 1]])
-          yield* append(streamId, [round, round + 1], type)
+          results.push(yield* append(streamId, [round, round + 1], type))
         }
-        const head = yield* headPosition
+        const head = latestAppend(results)
         yield* Effect.forEach(names, (projection) => Projection.waitFor(projection, head), { concurrency: "unbounded" })
           .pipe(Effect.timeout("20 seconds"))
         for (const projection of names) {
@@ -200,12 +214,13 @@ export const projectionContract = <E>(
         const { projection, type } = fresh("interrupted")
         const streams = [1, 2, 3].map(() => newStreamId("resume"))
         const appended: Array<readonly [string, ReadonlyArray<number>]> = []
+        const results: Array<EventStore.AppendResult> = []
         for (let n = 0; n < 60; n++) {
           const entry = [streams[n % 3]!, [n % 7, 1]] as const
           appended.push(entry)
-          yield* append(...entry, type)
+          results.push(yield* append(...entry, type))
         }
-        const head = yield* headPosition
+        const head = latestAppend(results)
         // A slow handler, interrupted again and again in the middle of the catch-up.
         const slow = Projection.make({
           name: projection,
@@ -336,15 +351,15 @@ export const projectionContract = <E>(
       Effect.gen(function*() {
         const { projection, type } = fresh("status")
         const streamId = newStreamId("status-stream")
-        yield* append(streamId, [1, 2, 3], type)
+        const appended = yield* append(streamId, [1, 2, 3], type)
         const before = yield* Projection.status(projection)
         expect(before.checkpoint).toEqual(Option.none())
         expect(before.lag).toBeGreaterThanOrEqual(3)
         const runner = yield* Effect.fork(Projection.run(counting(projection, type), quick))
-        yield* Projection.waitFor(projection, before.head).pipe(Effect.timeout("20 seconds"))
+        yield* Projection.waitFor(projection, appended.position).pipe(Effect.timeout("20 seconds"))
         yield* Fiber.interrupt(runner)
         const after = yield* Projection.status(projection)
-        expect(after.checkpoint).toEqual(Option.some(before.head))
+        expect(after.checkpoint).toEqual(Option.some(after.head))
         expect(after.lag).toBe(0)
         yield* append(streamId, [4], type)
         expect((yield* Projection.status(projection)).lag).toBe(1)
@@ -404,7 +419,7 @@ export const projectionContract = <E>(
       Effect.gen(function*() {
         const { type } = fresh("direct")
         const store = yield* EventStore.EventStore
-        const start = yield* headPosition
+        const start = yield* Effect.flatMap(EventStore.EventStore, (store) => store.head)
         const streamId = newStreamId("direct")
         yield* append(streamId, [1, 2], type)
         const published = yield* store.subscribe({ after: start, pollInterval: "20 millis" }).pipe(
@@ -417,5 +432,33 @@ export const projectionContract = <E>(
         const events = yield* Fiber.join(published).pipe(Effect.timeout("20 seconds"))
         expect(Chunk.toReadonlyArray(events).map((event) => event.data)).toEqual([{ by: 1 }, { by: 2 }, { by: 3 }])
         expect(Position.isAfter(Chunk.toReadonlyArray(events)[2]!.position, start)).toBe(true)
+      }))
+
+    it.effect("runs inline projections in the append's own transaction", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("inline")
+        const streamId = newStreamId("inline-stream")
+        const events = countedEvents(type)
+        const counter = CommandHandler.make(
+          Decider.make({
+            streamType: "counter",
+            events,
+            initialState: 0,
+            decide: (by: number) => [events.make({ by })],
+            evolve: (total: number, event) => total + event.by
+          }),
+          { inline: [counting(projection, type, (by) => by === 13)] }
+        )
+        yield* counter.handle(streamId, 1)
+        yield* counter.handle(streamId, 2)
+        // Applied with the append: no runner, no waiting.
+        expect((yield* totalsOf(projection, [streamId])).get(streamId)).toEqual({ total: 3, count: 2 })
+
+        const failed = yield* Effect.flip(counter.handle(streamId, 13))
+        expect(failed).toBeInstanceOf(Boom)
+        const store = yield* EventStore.EventStore
+        // Where the append can be undone, it was; in memory it stays.
+        expect(yield* store.streamVersion(streamId)).toBe(options.transactional ? 2 : 3)
+        expect((yield* totalsOf(projection, [streamId])).get(streamId)).toEqual({ total: 3, count: 2 })
       }))
   })

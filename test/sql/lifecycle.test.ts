@@ -21,7 +21,9 @@ const root = join(import.meta.dirname, "..", "..")
 
 /** The tables of two stores prefixed "a" and "b", each with its own migration records. */
 const twoStoresTables = ["a", "b"].flatMap((prefix) =>
-  ["entities", "events", "events_migrations", "projections"].map((table) => `${prefix}_${table}`)
+  ["entities", "events", "events_migrations", "projections", "projections_dead_letters"].map((table) =>
+    `${prefix}_${table}`
+  )
 )
 
 const append = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion, type = "Made") =>
@@ -51,7 +53,10 @@ describe("SQLite migrations", () => {
       const database = new Database(filename, { readonly: true })
       const migrations = database.prepare(`SELECT migration_id, name FROM effect_eventsourcing_migrations`).all()
       database.close()
-      expect(migrations).toEqual([{ migration_id: 1, name: "protocol_tables" }])
+      expect(migrations).toEqual([
+        { migration_id: 1, name: "protocol_tables" },
+        { migration_id: 2, name: "dead_letters" }
+      ])
     }))
 
   it.live("upgrade tables written by an older protocol writer, keeping their rows", () =>
@@ -108,7 +113,7 @@ describe("SQLite migrations", () => {
     const positions = events.map((event) => event.position.sequence)
     expect(positions).toEqual([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
     const database = new Database(filename, { readonly: true })
-    expect(database.prepare(`SELECT count(*) AS count FROM effect_eventsourcing_migrations`).get()).toEqual({ count: 1 })
+    expect(database.prepare(`SELECT count(*) AS count FROM effect_eventsourcing_migrations`).get()).toEqual({ count: 2 })
     database.close()
   }, 120_000)
 })
@@ -144,7 +149,10 @@ describe.skipIf(skipPostgres)("PostgreSQL migrations", () => {
         await client.end()
         return result.rows
       })
-      expect(rows).toEqual([{ migration_id: 1, name: "protocol_tables" }])
+      expect(rows).toEqual([
+        { migration_id: 1, name: "protocol_tables" },
+        { migration_id: 2, name: "dead_letters" }
+      ])
       yield* dropSchema(schema)
     }))
 
