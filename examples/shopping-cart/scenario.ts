@@ -33,5 +33,5 @@ export const scenario = (ids: { readonly cartId: string; readonly orderId: strin
     }
     const store = yield* EventStore.EventStore
     const stored = yield* Stream.runCollect(store.readStream(cartId))
-    return { cartId, commands, stored: [...stored], state: result!.state }
+    return { cartId, commands, stored: [...stored], state: result!.state, position: result!.position }
   }).pipe(Metadata.withActor("customer:alice"), Metadata.withCorrelationId(`checkout-${ids.cartId}`))

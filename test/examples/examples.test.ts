@@ -38,7 +38,8 @@ const expectedOutput: Record<string, ReadonlyArray<RegExp>> = {
   "shopping-cart": [
     /5 +0:5 +CartCheckedOut +\{"orderId":"[0-9a-f-]+","total":40\}/,
     /"status": "checkedOut"/,
-    /"total": 40/
+    /"total": 40/,
+    /\n  [0-9a-f-]+ \| USD \| \{"items":\[\{"sku":"SKU-123","name":"Item 123","quantity":1,"unitPrice":25\},\{"sku":"SKU-456","name":"Item 456","quantity":1,"unitPrice":15\}\],"total":40,"orderId":"[0-9a-f-]+"\}\n/
   ],
   quickstart: [/^balance 70 at version 2\nrefused: InsufficientFunds\n$/]
 }

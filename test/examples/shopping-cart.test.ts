@@ -3,9 +3,11 @@
  * run end to end on the in-memory store.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { EventStore, Testing } from "effect-eventsourcing"
+import { Effect, Fiber } from "effect"
+import { EventStore, Projection, Testing } from "effect-eventsourcing"
+import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
 import * as Cart from "../../examples/shopping-cart/Cart.js"
+import * as CartsReadModel from "../../examples/shopping-cart/CartsReadModel.js"
 import { scenario } from "../../examples/shopping-cart/scenario.js"
 
 const tenantId = "acme"
@@ -174,6 +176,27 @@ describe("shopping cart", () => {
           reason: "changed my mind"
         }))
   })
+
+  it.effect("projects the seed's carts row from the data example", () =>
+    Effect.gen(function*() {
+      yield* CartsReadModel.setUp
+      const runner = yield* Effect.fork(Projection.run(CartsReadModel.projection, { pollInterval: "20 millis" }))
+      const cartId = "de9f2d24-2475-49dc-88d7-652028650204"
+      const orderId = "38fc43c4-893d-4398-9290-2441490d0545"
+      const { position } = yield* scenario({ cartId, orderId })
+      yield* Projection.waitFor(CartsReadModel.projection.name, position).pipe(Effect.timeout("20 seconds"))
+      yield* Fiber.interrupt(runner)
+      const row = yield* CartsReadModel.find(cartId)
+      expect(row).toMatchObject({ cart_id: cartId, currency: "USD" })
+      expect(JSON.parse(row!.items_json)).toEqual({
+        items: [
+          { sku: "SKU-123", name: "Item 123", quantity: 1, unitPrice: 25 },
+          { sku: "SKU-456", name: "Item 456", quantity: 1, unitPrice: 15 }
+        ],
+        total: 40,
+        orderId
+      })
+    }).pipe(Effect.provide(SqliteEventStore.layer({ filename: ":memory:" }))))
 
   it.effect("runs the seed's data example to a checked-out cart with total 40", () =>
     Effect.gen(function*() {
