@@ -36,6 +36,10 @@ describe("README", () => {
     )
   })
 
+  it("shows the projection example as it is in test/readme/", () => {
+    expect(codeBlockAfter("Projections")).toBe(readFileSync(join(root, "test/readme/projection.test.ts"), "utf8"))
+  })
+
   it("gives the two quick-start commands", () => {
     expect(readme).toContain("```sh\nnpm ci && npm start\n```")
     expect(readme).toContain("```sh\nnpm ci && npm test\n```")
