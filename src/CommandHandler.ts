@@ -25,7 +25,7 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Decider from "./Decider.js"
 import type { AppendError, EventDecodeError, EventEncodeError, EventStoreError } from "./Errors.js"
-import { ConcurrencyError, StreamTypeMismatchError } from "./Errors.js"
+import { ConcurrencyError, StreamTypeMismatchError, TransactionConflictError } from "./Errors.js"
 import type { RecordedEvent } from "./Events.js"
 import * as Events from "./Events.js"
 import type { AppendRequest } from "./EventStore.js"
@@ -202,6 +202,15 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
         ))
     })
 
+  /**
+   * With inline projections the handler owns the transaction: one that lost its place in the
+   * global order to a concurrent append (TransactionConflictError) is tried again as a new one.
+   */
+  const owned = <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) =>
+    inline.length === 0
+      ? effect
+      : Effect.retry(effect, { times: 3, while: (error) => error instanceof TransactionConflictError })
+
   const attempt = (streamId: string, command: Command) =>
     Effect.gen(function*() {
       const loaded = yield* loadStream(streamId)
@@ -228,10 +237,10 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
     decider,
     load: loadStream,
     handle: retry === false
-      ? attempt
+      ? (streamId, command) => owned(attempt(streamId, command))
       : (streamId, command) =>
         // Only a lost race is retried: every other failure leaves the retry loop as a value.
-        attempt(streamId, command).pipe(
+        owned(attempt(streamId, command)).pipe(
           Effect.map(Either.right),
           Effect.catchAll((error) =>
             error instanceof ConcurrencyError ? Effect.fail(error) : Effect.succeed(Either.left(error))

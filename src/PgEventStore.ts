@@ -31,6 +31,7 @@ import { EventStore } from "./EventStore.js"
 import { ProjectionStore } from "./ProjectionStore.js"
 import { failingAs } from "./internal/sql/layers.js"
 import * as Listener from "./internal/sql/pgListener.js"
+import * as PgSession from "./internal/sql/pgSession.js"
 import * as Internal from "./internal/sql/sqlEventStore.js"
 import * as SqlProjectionStore from "./internal/sql/sqlProjectionStore.js"
 import * as Tables from "./internal/sql/tables.js"
@@ -73,30 +74,39 @@ export const configFromEnv: Config.Config.Wrap<Options> = {
  */
 export const layer = (
   options: Options
-): Layer.Layer<EventStore | ProjectionStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError> =>
-  Layer.merge(
+): Layer.Layer<EventStore | ProjectionStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError> => {
+  const url = typeof options.url === "string" ? options.url : Redacted.value(options.url)
+  const applicationName = options.applicationName ?? "effect-eventsourcing"
+  return Layer.merge(
     Layer.scoped(
       EventStore,
       Internal.make(
         options,
         options.listen === false ? undefined : Listener.make({
-          url: typeof options.url === "string" ? options.url : Redacted.value(options.url),
-          applicationName: `${options.applicationName ?? "effect-eventsourcing"}-listener`,
+          url,
+          applicationName: `${applicationName}-listener`,
           heartbeat: options.heartbeat ?? "5 seconds"
         })
       )
     ),
-    Layer.effect(ProjectionStore, SqlProjectionStore.make(Tables.make(options.tables)))
+    Layer.scoped(
+      ProjectionStore,
+      SqlProjectionStore.make(Tables.make(options.tables), {
+        // The projection locks of this process on a session of their own, outside the pool.
+        lockSession: PgSession.lockSession(url, `${applicationName}-locks`)
+      })
+    )
   ).pipe(
     Layer.provideMerge(
       PgClient.layer({
-        url: typeof options.url === "string" ? Redacted.make(options.url) : options.url,
+        url: Redacted.make(url),
         maxConnections: options.maxConnections ?? 10,
-        applicationName: options.applicationName ?? "effect-eventsourcing"
+        applicationName
       })
     ),
     failingAs("connect to PostgreSQL")
   )
+}
 
 /**
  * The layer with its options read from configuration; by default from the environment

@@ -260,7 +260,21 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
           })
         )
       })
-      return yield* Effect.raceFirst(follow, lost)
+      return yield* Effect.raceFirst(
+        // An event the store itself cannot read (its stored JSON is broken) stops the projection:
+        // it cannot be handled, and going past it would skip it.
+        Effect.catchTag(follow, "EventDecodeError", (error) =>
+          Effect.fail(
+            new ProjectionError({
+              projection: name,
+              streamId: error.streamId,
+              version: error.version,
+              eventType: error.eventType,
+              cause: error
+            })
+          )),
+        lost
+      )
     }))
 
     return yield* term.pipe(
@@ -367,10 +381,13 @@ export const waitFor = (
     const projections = yield* ProjectionStore
     const nextCommit = yield* projections.commits
     const interval = Duration.decode(options?.interval ?? "100 millis")
-    const reached = Effect.map(
-      projections.checkpoint(projection),
-      Option.exists((checkpoint) => !Position.isAfter(position, checkpoint))
-    )
+    // Position.start (an append that stored nothing on a new stream) is reached before anything.
+    const reached = Position.equals(position, Position.start)
+      ? Effect.succeed(true)
+      : Effect.map(
+        projections.checkpoint(projection),
+        Option.exists((checkpoint) => !Position.isAfter(position, checkpoint))
+      )
     while (!(yield* reached)) {
       yield* Effect.raceFirst(nextCommit, Effect.sleep(interval))
     }

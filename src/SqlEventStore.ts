@@ -91,5 +91,5 @@ export const layer = (
 ): Layer.Layer<EventStore | ProjectionStore, EventStoreError, SqlClient.SqlClient> =>
   Layer.merge(
     Layer.scoped(EventStore, make(options)),
-    Layer.effect(ProjectionStore, SqlProjectionStore.make(Tables.make(options?.tables)))
+    Layer.scoped(ProjectionStore, SqlProjectionStore.make(Tables.make(options?.tables)))
   )

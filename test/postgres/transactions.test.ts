@@ -7,10 +7,10 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Chunk, Context, Effect, Either, Stream } from "effect"
-import { Errors, EventStore, ExpectedVersion } from "effect-eventsourcing"
+import { Chunk, Context, Effect, Either, Schedule, Stream } from "effect"
+import { CommandHandler, Errors, EventStore, ExpectedVersion, Projection } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
-import { counter } from "../support/counter.js"
+import { Counted, counter, counterDecider } from "../support/counter.js"
 import { live } from "../support/live.js"
 import { databaseUrl, isolatedLayer, isolatedSchema, rawConnection, skipPostgres, tablesIn } from "../support/postgres.js"
 
@@ -69,6 +69,34 @@ describe.skipIf(skipPostgres)("PostgreSQL application transactions", () => {
         const retried = yield* sql.withTransaction(counter.handle(streamId, 1))
         expect(retried.version).toBe(3)
         expect(yield* versionsInGlobalOrder(streamId)).toEqual([1, 2, 3])
+      }))
+
+    it.effect("applies every one of many racing commands with an inline projection", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS "${schema}".sums (stream_id TEXT PRIMARY KEY, total INT NOT NULL)`)
+        const inlineCounter = CommandHandler.make(counterDecider, {
+          inline: [Projection.make({
+            name: "sums",
+            events: Counted,
+            handle: (event) =>
+              Effect.asVoid(sql.unsafe(
+                `INSERT INTO "${schema}".sums (stream_id, total) VALUES ($1, $2)
+                ON CONFLICT (stream_id) DO UPDATE SET total = sums.total + excluded.total`,
+                [event.streamId, event.data.by]
+              ))
+          })],
+          retry: Schedule.recurs(20)
+        })
+        const streamId = `inline-race-${crypto.randomUUID()}`
+        const results = yield* Effect.all(
+          Array.from({ length: 8 }, () => Effect.either(inlineCounter.handle(streamId, 1))),
+          { concurrency: "unbounded" }
+        )
+        expect(results.filter(Either.isLeft).map((result) => result.left)).toEqual([])
+        const [row] = yield* sql.unsafe<{ total: number }>(`SELECT total FROM "${schema}".sums WHERE stream_id = $1`, [streamId])
+        expect(row!.total).toBe(8)
+        expect(yield* versionsInGlobalOrder(streamId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
       }))
 
     it.effect("lets a transaction that lost a race retry in place while no one else appended", () =>

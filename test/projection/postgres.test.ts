@@ -1,6 +1,6 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schema } from "effect"
-import { EventStore, ExpectedVersion, Projection } from "effect-eventsourcing"
+import { EventStore, ExpectedVersion, Position, Projection } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
 import { live } from "../support/live.js"
 import {
@@ -77,6 +77,40 @@ describe.skipIf(skipPostgres)("PostgreSQL projection runner", () => {
         yield* Fiber.interrupt(runner)
         const model = yield* ReadModel
         expect((yield* model.totals("recovering")).get("stream")).toEqual({ total: 10, count: 4 })
+      }))
+  })
+})
+
+describe.skipIf(skipPostgres)("PostgreSQL projections and the pool", () => {
+  const poolSchema = isolatedSchema("projection_pool")
+  const Counted = Schema.TaggedStruct("Counted", { by: Schema.Int })
+
+  layer(isolatedLayer(poolSchema, { maxConnections: 3 }))((methods) => {
+    const it = live(methods)
+
+    it.effect("runs more projections than the pool has connections, and appends still go through", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const names = Array.from({ length: 6 }, (_, index) => `pool-${index}`)
+        // Two runners of each: the leaders and their standbys all wait without a connection.
+        const runners = yield* Effect.forEach([...names, ...names], (name) =>
+          Effect.fork(Projection.run(Projection.make({ name, events: Counted, handle: () => Effect.void }), {
+            pollInterval: "20 millis"
+          })))
+        const appended = yield* Effect.forEach(
+          [1, 2, 3],
+          (by) =>
+            store.append({
+              streamId: "pool",
+              streamType: "counter",
+              expectedVersion: ExpectedVersion.any,
+              events: [{ type: "Counted", data: { by } }]
+            }),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.timeout("10 seconds"))
+        const last = appended.reduce((max, result) => Position.max(max, result.position), Position.start)
+        yield* Effect.forEach(names, (name) => Projection.waitFor(name, last)).pipe(Effect.timeout("20 seconds"))
+        yield* Effect.forEach(runners, Fiber.interrupt)
       }))
   })
 })

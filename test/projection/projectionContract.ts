@@ -461,4 +461,10 @@ export const projectionContract = <E>(
         expect(yield* store.streamVersion(streamId)).toBe(options.transactional ? 2 : 3)
         expect((yield* totalsOf(projection, [streamId])).get(streamId)).toEqual({ total: 3, count: 2 })
       }))
+
+    it.effect("counts an append that stored nothing on a new stream as handled already", () =>
+      Effect.gen(function*() {
+        const { projection } = fresh("nothing")
+        yield* Projection.waitFor(projection, Position.start).pipe(Effect.timeout("1 second"))
+      }))
   })

@@ -6,14 +6,13 @@
  * heartbeat (a dead network path raises no error by itself), and after every (re)connection
  * wakes the subscriptions, since notifications sent while it was away are lost.
  */
-import * as Deferred from "effect/Deferred"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
-import * as Schedule from "effect/Schedule"
-import pg from "pg"
+import type pg from "pg"
+import * as PgSession from "./pgSession.js"
 import type { Listener } from "./sqlEventStore.js"
 
 export interface Options {
@@ -33,18 +32,7 @@ export const make = (options: Options): Listener => (tables, wakeups) =>
 
     /** One connection's life: listen until it ends, errs or stops answering. */
     const session = Effect.scoped(Effect.gen(function*() {
-      const ended = yield* Deferred.make<void>()
-      const client = yield* Effect.acquireRelease(
-        Effect.tryPromise(async () => {
-          const client = new pg.Client({ connectionString: options.url, application_name: options.applicationName })
-          client.on("error", () => Deferred.unsafeDone(ended, Exit.void))
-          client.on("end", () => Deferred.unsafeDone(ended, Exit.void))
-          client.on("notification", wake)
-          await client.connect()
-          return client
-        }),
-        (client) => Effect.promise(() => client.end().catch(() => undefined))
-      )
+      const { client, ended } = yield* PgSession.connect(options.url, options.applicationName, wake)
       yield* query(client, `LISTEN ${client.escapeIdentifier(tables.channel)}`)
       wake()
       const checked = Effect.forever(
@@ -53,13 +41,22 @@ export const make = (options: Options): Listener => (tables, wakeups) =>
           Effect.timeoutFail(query(client, "SELECT 1"), { duration: heartbeat, onTimeout: () => "no answer" })
         )
       )
-      yield* Effect.raceFirst(Deferred.await(ended), checked)
+      yield* Effect.raceFirst(ended, checked)
     }))
 
-    yield* Effect.forkScoped(
-      Effect.repeat(
-        Effect.ignore(session),
-        Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))
-      )
-    )
+    /**
+     * Reconnects after a pause that doubles from 100 ms up to 5 seconds while connections keep
+     * failing at once, and starts over from 100 ms after one that lived a while.
+     */
+    const listen = (pause: Duration.Duration): Effect.Effect<never> =>
+      Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
+        yield* Effect.ignore(session)
+        const lived = (yield* Clock.currentTimeMillis) - started
+        const next = lived > 10_000 ? Duration.millis(100) : Duration.min(Duration.times(pause, 2), Duration.seconds(5))
+        yield* Effect.sleep(pause)
+        return yield* listen(next)
+      })
+
+    yield* Effect.forkScoped(listen(Duration.millis(100)))
   })

@@ -34,7 +34,7 @@ import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
 import { emptyResult } from "./dialect.js"
 import * as Pg from "./pg.js"
 import type { EventRow } from "./rows.js"
-import { toRecorded } from "./rows.js"
+import { positionOf, toRecorded } from "./rows.js"
 import * as Sqlite from "./sqlite.js"
 import * as Tables from "./tables.js"
 
@@ -217,10 +217,28 @@ export const make = (
         return results
       }).pipe(withSql)
 
+    /**
+     * A batch of the global order. A row the store cannot read (its stored JSON is broken) ends
+     * the batch before its append, so that the events before it are still read; a batch that
+     * starts with it fails with the decode error.
+     */
     const readBatch = (after: Position.Position, size: number) =>
       Effect.flatMap(
         dialect.readAll(after, size).pipe(Effect.mapError(storeError("read all events"))),
-        decodeRows
+        (rows) => {
+          const events: Array<RecordedEvent> = []
+          for (const row of rows) {
+            const event = toRecorded(row)
+            if (Either.isRight(event)) {
+              events.push(event.right)
+              continue
+            }
+            const broken = positionOf(row.position, row.transaction_id)
+            const before = events.filter((event) => !Position.equals(event.position, broken))
+            return before.length > 0 ? Effect.succeed(before) : Effect.fail(event.left)
+          }
+          return Effect.succeed(events)
+        }
       ).pipe(withSql)
 
     const readStream: EventStore["readStream"] = (streamId, options) =>

@@ -14,16 +14,19 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
-import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { CheckpointConflictError, EventStoreError } from "../../Errors.js"
 import * as Position from "../../Position.js"
 import type { DeadLetter, ProjectionStore } from "../../ProjectionStore.js"
 import { positionOf } from "./rows.js"
 import { withImmediateTransaction } from "./sqlite.js"
+import * as PgLeads from "./pgLeads.js"
 import type { Tables } from "./tables.js"
 
-/** How often the connection that holds a projection's lock is checked. */
+/** How often the session that holds the projection locks is checked. */
 const leadCheckInterval = Duration.seconds(2)
+/** How often a runner waiting for a projection's lock asks again. */
+const leadRetryInterval = Duration.millis(500)
 
 const storeError = (operation: string) => (cause: unknown) => new EventStoreError({ operation, cause })
 
@@ -39,7 +42,18 @@ interface DeadLetterRow {
   readonly failed_at: Date | string
 }
 
-export const make = (tables: Tables): Effect.Effect<ProjectionStore, never, SqlClient.SqlClient> =>
+export interface Options {
+  /**
+   * Opens the PostgreSQL session that holds the projection locks of this process. By default a
+   * connection reserved from the store's pool, for as long as the store lives.
+   */
+  readonly lockSession?: Effect.Effect<PgLeads.LockSession, unknown, Scope.Scope> | undefined
+}
+
+export const make = (
+  tables: Tables,
+  options?: Options
+): Effect.Effect<ProjectionStore, never, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
@@ -51,9 +65,20 @@ export const make = (tables: Tables): Effect.Effect<ProjectionStore, never, SqlC
     const xid = (index: number) => (isPg ? `$${index}::xid8` : "?")
     const { deadLetters, projections } = tables
 
-    /** A transaction (a savepoint inside one); a failed commit is a typed error, not a defect. */
+    /**
+     * A transaction (a savepoint inside one); a failed commit is a typed error, not a defect. On
+     * PostgreSQL a transaction of the store's own runs at READ COMMITTED, which appends need.
+     */
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | EventStoreError, R> =>
-      (isPg ? sql.withTransaction(effect) : withSql(withImmediateTransaction(effect))).pipe(
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+        isPg
+          ? sql.withTransaction(
+            Option.isSome(outer)
+              ? effect
+              : Effect.zipRight(run(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`, []), effect)
+          )
+          : withSql(withImmediateTransaction(effect))
+      ).pipe(
         Effect.catchSomeDefect((defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()),
         Effect.catchIf(
           (error): error is SqlError => error instanceof SqlError,
@@ -66,11 +91,14 @@ export const make = (tables: Tables): Effect.Effect<ProjectionStore, never, SqlC
       const toValues = isPg ? [String(to.sequence), String(to.transaction)] : [Number(to.sequence)]
       const toColumns = isPg ? "position, transaction_id" : "position"
       return Option.match(from, {
+        // No checkpoint yet: no row, or a row without a position (the protocol allows NULL).
         onNone: () =>
           run<{ source: string }>(
-            `INSERT INTO ${projections} (source, ${toColumns}) VALUES (${placeholder(1)}, ${placeholder(2)}${
+            `INSERT INTO ${projections} AS target (source, ${toColumns}) VALUES (${placeholder(1)}, ${placeholder(2)}${
               isPg ? `, ${xid(3)}` : ""
-            }) ON CONFLICT (source) DO NOTHING RETURNING source`,
+            }) ON CONFLICT (source) DO UPDATE SET position = excluded.position${
+              isPg ? ", transaction_id = excluded.transaction_id" : ""
+            } WHERE target.position IS NULL RETURNING source`,
             [projection, ...toValues]
           ),
         onSome: (at) =>
@@ -86,6 +114,21 @@ export const make = (tables: Tables): Effect.Effect<ProjectionStore, never, SqlC
             )
       })
     }
+
+    const inProcess = leadInProcess()
+    const acrossProcesses = isPg
+      ? yield* PgLeads.make({
+        open: options?.lockSession ?? poolSession(sql),
+        terminate: (pid) => sql.unsafe(`SELECT pg_terminate_backend($1)`, [pid]),
+        lockSpace: `effect-eventsourcing projection ${tables.names.projections}`,
+        retry: leadRetryInterval,
+        heartbeat: leadCheckInterval
+      })
+      : undefined
+    // Within the process first (a session's locks are its own: two runners in one process would
+    // both get the same lock), then across processes.
+    const lead: ProjectionStore["lead"] = (projection) =>
+      Effect.zipRight(inProcess(projection), acrossProcesses === undefined ? Effect.succeed(Effect.never) : acrossProcesses(projection))
 
     const store: ProjectionStore = {
       checkpoint: (projection) =>
@@ -172,7 +215,7 @@ export const make = (tables: Tables): Effect.Effect<ProjectionStore, never, SqlC
             ))
         ),
 
-      lead: isPg ? leadAcrossProcesses(sql, tables) : leadInProcess(),
+      lead,
 
       commits: Effect.map(PubSub.subscribe(committed), (dequeue) => Effect.asVoid(Queue.take(dequeue)))
     }
@@ -196,29 +239,14 @@ const leadInProcess = (): ProjectionStore["lead"] => {
     })
 }
 
-/**
- * The right to run a projection across every process sharing the database: a session advisory
- * lock on a connection reserved for it. The lock is released (or dies with its session) when
- * the scope closes; the connection is checked so that a runner whose session died stops.
- */
-const leadAcrossProcesses = (sql: SqlClient.SqlClient, tables: Tables): ProjectionStore["lead"] => (projection) =>
+/** A session on a connection reserved from the store's pool. */
+const poolSession = (sql: SqlClient.SqlClient): Effect.Effect<PgLeads.LockSession, unknown, Scope.Scope> =>
   Effect.gen(function*() {
-    const key = `effect-eventsourcing projection ${tables.names.projections} ${projection}`
-    const connection = yield* Effect.mapError(sql.reserve, storeError("reserve a connection for a projection's lock"))
-    yield* Effect.mapError(
-      connection.executeUnprepared(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [key], undefined),
-      storeError("take a projection's lock")
-    )
-    yield* Effect.addFinalizer(() =>
-      Effect.ignore(connection.executeUnprepared(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [key], undefined))
-    )
-    return connection.executeUnprepared("SELECT 1", [], undefined).pipe(
-      Effect.timeoutFail({
-        duration: leadCheckInterval,
-        onTimeout: () => new Error("the connection holding the lock did not answer")
-      }),
-      Effect.repeat(Schedule.spaced(leadCheckInterval)),
-      Effect.flatMap(() => Effect.never),
-      Effect.mapError(storeError(`keep the lock of projection ${JSON.stringify(projection)}`))
-    )
+    const connection = yield* sql.reserve
+    const [row] = yield* connection.executeUnprepared(`SELECT pg_backend_pid() AS pid`, [], undefined)
+    return {
+      query: (text, values) => connection.executeUnprepared(text, values, undefined),
+      pid: Number((row as { pid: number }).pid),
+      ended: Effect.never
+    }
   })
