@@ -27,6 +27,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import type { AppendResult } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Position from "../../Position.js"
@@ -66,7 +68,32 @@ export interface Options {
   readonly isolation: string
 }
 
-export const make = (tables: Tables, options: Options): Dialect => {
+/**
+ * Tells listeners that events were appended, outside the appends' transactions: a notification
+ * sent inside a transaction takes a lock, at commit, that every other notifying transaction
+ * waits for, which serializes concurrent appends. Instead each append (once committed) asks for
+ * a notification, and one fiber sends them one at a time: requests that come while one is being
+ * sent are answered by the next, so there is at most one in flight however fast appends come.
+ */
+const makeNotifier = (channel: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const requests = yield* Queue.sliding<void>(1)
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(
+          Queue.take(requests),
+          Effect.ignore(sql.unsafe(`SELECT pg_notify($1, '1')`, [channel]))
+        )
+      )
+    )
+    return Effect.asVoid(Queue.offer(requests, undefined))
+  })
+
+export const make = (tables: Tables, options: Options): Effect.Effect<Dialect, never, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.map(makeNotifier(tables.channel), (notify) => makeWith(tables, options, notify))
+
+const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>): Dialect => {
   /**
    * An append waits for its streams' locks and then reads their latest rows, which only READ
    * COMMITTED allows: a REPEATABLE READ transaction would keep the snapshot it took before the
@@ -207,8 +234,12 @@ export const make = (tables: Tables, options: Options): Dialect => {
       [lockSpace, streamIds]
     )
 
-  /** One stream's part of an append as one statement; `position` is a placeholder or `undefined` to draw one. */
-  const appendStatement = (append: PreparedAppend, position?: bigint) => {
+  /**
+   * One stream's part of an append as one statement; `position` is a placeholder or `undefined`
+   * to draw one. Inside an application's transaction it notifies listeners itself (delivered when
+   * that transaction commits, which the store cannot see).
+   */
+  const appendStatement = (append: PreparedAppend, position: bigint | undefined, notifying: boolean) => {
     const { param, values } = parameters()
     const stream = moveStream(append, param)
     const positionValue = position === undefined ? `nextval(${param(sequenceName)}::regclass)` : `${param(String(position))}::bigint`
@@ -224,12 +255,15 @@ export const make = (tables: Tables, options: Options): Dialect => {
       column("metadata")
     }) WITH ORDINALITY AS e(name, details, actor, event_id, metadata, ordinality)
         RETURNING ordinal, position, transaction_id, timestamp
-      ),
-      -- Listeners are told when the transaction commits (a notification is a wake-up hint).
-      notified AS (SELECT pg_notify(${param(tables.channel)}, position::text) FROM inserted LIMIT 1)
+      )${
+      notifying
+        ? `, notified AS (SELECT pg_notify(${param(tables.channel)}, position::text) FROM inserted LIMIT 1)`
+        : ""
+    }
       SELECT count(*)::int AS count, max(ordinal) AS version, min(position)::text AS position,
-        min(transaction_id::text) AS transaction_id, min(timestamp)::text AS timestamp,
-        (SELECT count(*) FROM notified) AS notified
+        min(transaction_id::text) AS transaction_id, min(timestamp)::text AS timestamp${
+      notifying ? ", (SELECT count(*) FROM notified) AS notified" : ""
+    }
       FROM inserted`
     return { query, values }
   }
@@ -242,8 +276,8 @@ export const make = (tables: Tables, options: Options): Dialect => {
     readonly timestamp: string | null
   }
 
-  const appendOne = (append: PreparedAppend, position?: bigint) => {
-    const { query, values } = appendStatement(append, position)
+  const appendOne = (append: PreparedAppend, position: bigint | undefined, notifying: boolean) => {
+    const { query, values } = appendStatement(append, position, notifying)
     return Effect.flatMap(run<Appended>(query, values), (rows) => {
       const row = rows[0]
       return row === undefined || row.count !== append.events.length || row.version === null
@@ -278,10 +312,14 @@ export const make = (tables: Tables, options: Options): Dialect => {
       if (single) {
         // Alone, the statement is its own transaction; inside the application's it gets a
         // savepoint, so that a failed append does not abort the application's transaction.
-        const one = Effect.map(appendOne(appends[0]!), (result) => [result])
-        return yield* (inTransaction || !readCommitted ? sql.withTransaction(Effect.zipRight(setIsolation, one)) : one)
+        const one = Effect.map(appendOne(appends[0]!, undefined, inTransaction), (result) => [result])
+        const results = yield* (inTransaction || !readCommitted
+          ? sql.withTransaction(Effect.zipRight(setIsolation, one))
+          : one)
+        if (!inTransaction) yield* notify
+        return results
       }
-      return yield* sql.withTransaction(Effect.gen(function*() {
+      const results = yield* sql.withTransaction(Effect.gen(function*() {
         yield* setIsolation
         yield* lockStreams(appends.map((append) => append.streamId))
         const writing = appends.some((append) => append.events.length > 0)
@@ -291,13 +329,15 @@ export const make = (tables: Tables, options: Options): Dialect => {
         const results = new Map<string, AppendResult>()
         for (const append of [...appends].sort((a, b) => compareStreamIds(a.streamId, b.streamId))) {
           if (append.events.length === 0) yield* checkUnchanged(append)
-          else results.set(append.streamId, yield* appendOne(append, position))
+          else results.set(append.streamId, yield* appendOne(append, position, inTransaction))
         }
         const states = yield* streamStates(appends.filter((append) => append.events.length === 0).map((a) => a.streamId))
         return appends.map((append) =>
           results.get(append.streamId) ?? emptyResult(append.streamId, states.find((state) => state.id === append.streamId))
         )
       }))
+      if (!inTransaction && results.some((result) => result.events.length > 0)) yield* notify
+      return results
     })
 
   const readStream: Dialect["readStream"] = (streamId, direction, from, limit) =>

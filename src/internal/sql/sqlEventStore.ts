@@ -79,9 +79,11 @@ export const migrate = (dialect: Dialect, tables: Tables.Tables) =>
 export const dialectOf = (
   sql: SqlClient.SqlClient,
   tables: Tables.Tables
-): Effect.Effect<Dialect | undefined, SqlError> =>
+): Effect.Effect<Dialect | undefined, SqlError, Scope.Scope> =>
   sql.onDialectOrElse({
-    pg: () => Effect.map(Pg.defaultIsolation(sql), (isolation) => Pg.make(tables, { isolation })),
+    pg: () =>
+      Effect.flatMap(Pg.defaultIsolation(sql), (isolation) =>
+        Effect.provideService(Pg.make(tables, { isolation }), SqlClient.SqlClient, sql)),
     sqlite: () => Effect.succeed(Sqlite.make(tables)),
     orElse: () => Effect.succeed(undefined)
   })

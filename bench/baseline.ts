@@ -1,0 +1,91 @@
+/**
+ * The baselines: the same work as the library, written directly against the drivers it uses
+ * (`pg`, `better-sqlite3`), with no library code. They write the same tables and rows, in the
+ * fewest round trips a careful hand-written store would need, and check versions as strictly:
+ * they are what the database and driver cost by themselves.
+ */
+import type Database from "better-sqlite3"
+import type pg from "pg"
+
+export interface NewRow {
+  readonly type: string
+  readonly data: string
+}
+
+const now = "(EXTRACT(EPOCH FROM statement_timestamp()) / 86400)::numeric(12,7)"
+
+/** PostgreSQL: one statement checks the stream's version, draws the position and inserts the events. */
+export const pgAppend = (pool: pg.Pool | pg.PoolClient, schema: string) => {
+  const insert = (stream: string, streamId: string, rows: ReadonlyArray<NewRow>, values: ReadonlyArray<unknown>) => {
+    const n = rows.length
+    return pool.query(
+      `WITH stream AS (${stream}),
+      position AS (SELECT nextval('${schema}.events_position_seq') AS value FROM stream)
+      INSERT INTO ${schema}.events (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata)
+      SELECT $1, e.name, e.details, 'bench', ${now}, stream.version - $2 + e.ordinality, position.value,
+        gen_random_uuid()::text, '{}'
+      FROM stream, position, unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(name, details, ordinality)`,
+      [streamId, n, rows.map((row) => row.type), rows.map((row) => row.data), ...values]
+    ).then((result) => {
+      if (result.rowCount !== n) throw new Error(`conflict on ${streamId}`)
+    })
+  }
+  return {
+    /** An append that creates the stream. */
+    create: (streamId: string, rows: ReadonlyArray<NewRow>) =>
+      insert(
+        `INSERT INTO ${schema}.entities (id, type, version, transaction_id)
+        VALUES ($1, 'bench', $2, pg_current_xact_id()) ON CONFLICT (id) DO NOTHING RETURNING version`,
+        streamId,
+        rows,
+        []
+      ),
+    /** An append expecting the stream at `version`. */
+    exact: (streamId: string, version: number, rows: ReadonlyArray<NewRow>) =>
+      insert(
+        `UPDATE ${schema}.entities SET version = version + $2, transaction_id = pg_current_xact_id()
+        WHERE id = $1 AND type = 'bench' AND version = $5 RETURNING version`,
+        streamId,
+        rows,
+        [version]
+      ),
+    version: (streamId: string) =>
+      pool.query(`SELECT version FROM ${schema}.entities WHERE id = $1`, [streamId]).then((result) =>
+        result.rows[0]?.version ?? 0
+      ) as Promise<number>
+  }
+}
+
+/** SQLite: one immediate transaction checks the version, numbers the position and inserts. */
+export const sqliteAppend = (database: Database.Database) => {
+  const create = database.prepare(
+    `INSERT INTO entities (id, type, version) VALUES (?, 'bench', ?) ON CONFLICT (id) DO NOTHING RETURNING version`
+  )
+  const move = database.prepare(
+    `UPDATE entities SET version = version + ? WHERE id = ? AND type = 'bench' AND version = ? RETURNING version`
+  )
+  const next = database.prepare(
+    `SELECT COALESCE(MAX(position), 0) + 1 AS position, julianday('now') - 2440587.5 AS timestamp FROM events`
+  )
+  const insert = database.prepare(
+    `INSERT INTO events (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata)
+    VALUES (?, ?, ?, 'bench', ?, ?, ?, lower(hex(randomblob(16))), '{}')`
+  )
+  const version = database.prepare(`SELECT version FROM entities WHERE id = ?`).pluck()
+  const write = (streamId: string, moved: { version: number } | undefined, rows: ReadonlyArray<NewRow>) => {
+    if (moved === undefined) throw new Error(`conflict on ${streamId}`)
+    const { position, timestamp } = next.get() as { position: number; timestamp: number }
+    rows.forEach((row, index) =>
+      insert.run(streamId, row.type, row.data, timestamp, moved.version - rows.length + index + 1, position)
+    )
+  }
+  return {
+    create: database.transaction((streamId: string, rows: ReadonlyArray<NewRow>) =>
+      write(streamId, create.get(streamId, rows.length) as { version: number } | undefined, rows)
+    ).immediate,
+    exact: database.transaction((streamId: string, expected: number, rows: ReadonlyArray<NewRow>) =>
+      write(streamId, move.get(rows.length, streamId, expected) as { version: number } | undefined, rows)
+    ).immediate,
+    version: (streamId: string) => (version.get(streamId) as number | undefined) ?? 0
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * `npm run bench`: the library's hot paths against the least work the same database does
+ * through the same driver (`pg`, `better-sqlite3`), in the same run, so that each figure is a
+ * ratio that holds on a busy machine. `npm run bench -- --quick` runs a short version of each
+ * scenario. Results are printed as a table and written to bench/results.json.
+ */
+import { ManagedRuntime } from "effect"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe } from "./machine.js"
+import * as Append from "./scenarios/append.js"
+import * as Latency from "./scenarios/latency.js"
+import * as Memory from "./scenarios/memory.js"
+import * as Read from "./scenarios/read.js"
+import { seed } from "./seed.js"
+import type { Backend, Result } from "./support.js"
+import { environment } from "./support.js"
+
+const quick = process.argv.includes("--quick")
+
+const sizes = quick
+  ? { appends: 400, rounds: 1, hot: 80, catchUp: 20_000, latency: 100, load: 10_000, memory: [20_000, 80_000] }
+  : { appends: 4_000, rounds: 2, hot: 400, catchUp: 200_000, latency: 1_000, load: 10_000, memory: [250_000, 1_000_000] }
+
+const main = async () => {
+  const startedAt = new Date()
+  const machine = await describe()
+  console.log(
+    `${quick ? "Quick run" : "Run"} on ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}; ` +
+      `PostgreSQL ${machine.postgres.version} (synchronous_commit ${machine.postgres.synchronous_commit}), ` +
+      `SQLite ${machine.sqlite.version}\n`
+  )
+  console.log(`${"scenario".padEnd(56)} ${"backend".padEnd(9)} ${"library".padStart(9)} ${"baseline".padStart(9)}  ${"unit".padEnd(10)} ratio`)
+  const results: Array<Result> = []
+  const report = (result: Result) => {
+    results.push(result)
+    const figure = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1)).padStart(9)
+    console.log(
+      `${result.scenario.padEnd(56)} ${result.backend.padEnd(9)} ${figure(result.library)} ${figure(result.baseline)}  ${
+        result.unit.padEnd(10)
+      } ${result.ratio.toFixed(2)}${result.note === undefined ? "" : `   ${result.note}`}`
+    )
+  }
+
+  const env = await environment()
+  try {
+    for (const backend of ["postgres", "sqlite"] as Array<Backend>) {
+      const runtime = ManagedRuntime.make(env.layers[backend])
+      try {
+        report(await Append.newStreams(env, backend, runtime, { appends: sizes.appends, eventsPerAppend: 1, rounds: sizes.rounds }))
+        report(
+          await Append.newStreams(env, backend, runtime, { appends: sizes.appends / 2, eventsPerAppend: 10, rounds: sizes.rounds })
+        )
+        report(await Append.existingStreams(env, backend, runtime, { appends: sizes.appends, streams: 1000, rounds: sizes.rounds }))
+        report(await Append.hotStream(env, backend, runtime, { appends: sizes.hot }))
+        report(await Read.load(backend, runtime, { pool: env.pool, sqlite: env.sqlite, schema: env.schema }, sizes.load))
+      } finally {
+        await runtime.dispose()
+      }
+    }
+  } finally {
+    await env.close()
+  }
+
+  for (const backend of ["postgres", "sqlite"] as Array<Backend>) {
+    const store = await seed(backend, sizes.catchUp)
+    try {
+      report(await Read.catchUp(store))
+      if (backend === "postgres") {
+        report(await Latency.liveLatency(store, { appends: sizes.latency, listen: true }))
+        report(await Latency.liveLatency(store, { appends: Math.min(sizes.latency, 200), listen: false }))
+      }
+    } finally {
+      await store.drop()
+    }
+  }
+
+  for (const backend of ["postgres", "sqlite"] as Array<Backend>) {
+    const [small, large] = [await seed(backend, sizes.memory[0]!), await seed(backend, sizes.memory[1]!)]
+    try {
+      report(await Memory.peakMemory(small, large))
+    } finally {
+      await Promise.all([small.drop(), large.drop()])
+    }
+  }
+
+  const seconds = (Date.now() - startedAt.getTime()) / 1000
+  console.log(`\n${results.length} scenarios in ${seconds.toFixed(0)} s. Ratio: library / baseline for rates, baseline / library for times and memory; 1 is parity.`)
+  writeFileSync(
+    join(import.meta.dirname, "results.json"),
+    JSON.stringify({ startedAt: startedAt.toISOString(), quick, seconds, machine, results }, null, 2) + "\n"
+  )
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
