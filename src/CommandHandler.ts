@@ -146,27 +146,35 @@ export const load = <State, Event extends { readonly _tag: string }>(
   const decode = Events.decoder(decider.events)
   return (streamId) =>
     Effect.flatMap(EventStore, (store) =>
-      store.readStream(streamId).pipe(
-        Stream.runFoldEffect(
-          { state: decider.initialState, version: 0, position: Position.start } as Loaded<State>,
-          (loaded, recorded): Effect.Effect<Loaded<State>, StreamTypeMismatchError | EventDecodeError> => {
-            if (recorded.streamType !== decider.streamType) {
-              return Effect.fail(
-                new StreamTypeMismatchError({
-                  streamId,
-                  expectedType: decider.streamType,
-                  actualType: recorded.streamType
-                })
-              )
+      Effect.suspend(() => {
+        let loaded: Loaded<State> = { state: decider.initialState, version: 0, position: Position.start }
+        // A page at a time, folded in one synchronous loop: loading a long stream is the hot path
+        // of every command.
+        return store.readStream(streamId).pipe(
+          Stream.runForEachChunk((chunk): Effect.Effect<void, StreamTypeMismatchError | EventDecodeError> => {
+            let state = loaded.state
+            let last: RecordedEvent | undefined
+            for (const recorded of chunk) {
+              if (recorded.streamType !== decider.streamType) {
+                return Effect.fail(
+                  new StreamTypeMismatchError({
+                    streamId,
+                    expectedType: decider.streamType,
+                    actualType: recorded.streamType
+                  })
+                )
+              }
+              const event = decode(recorded)
+              if (Either.isLeft(event)) return Effect.fail(event.left)
+              state = decider.evolve(state, event.right.data)
+              last = recorded
             }
-            return Either.map(decode(recorded), (event) => ({
-              state: decider.evolve(loaded.state, event.data),
-              version: recorded.version,
-              position: recorded.position
-            }))
-          }
+            if (last !== undefined) loaded = { state, version: last.version, position: last.position }
+            return Effect.void
+          }),
+          Effect.map(() => loaded)
         )
-      ))
+      }))
 }
 
 /**

@@ -160,27 +160,28 @@ export const encoder = <Event extends { readonly _tag: string }>(
 export const decoder = <Event extends { readonly _tag: string }>(schema: EventSchema<Event>) => {
   const decode = Schema.decodeUnknownEither(schema)
   const known = eventTypes(schema)
+  const unknownType = known === undefined
+    ? ""
+    : `the event type is not one of ${[...known].map((type) => JSON.stringify(type)).join(", ")}`
+  const fail = (recorded: RecordedEvent, reason: string) =>
+    Either.left(
+      new EventDecodeError({
+        streamId: recorded.streamId,
+        version: recorded.version,
+        eventType: recorded.type,
+        reason
+      })
+    )
   return (recorded: RecordedEvent): Either.Either<RecordedEvent<Event>, EventDecodeError> => {
-    const fail = (reason: string) =>
-      Either.left(
-        new EventDecodeError({
-          streamId: recorded.streamId,
-          version: recorded.version,
-          eventType: recorded.type,
-          reason
-        })
-      )
-    if (known !== undefined && !known.has(recorded.type)) {
-      return fail(`the event type is not one of ${[...known].map((type) => JSON.stringify(type)).join(", ")}`)
-    }
+    if (known !== undefined && !known.has(recorded.type)) return fail(recorded, unknownType)
     const data = recorded.data
     if (data !== null && data !== undefined && (typeof data !== "object" || Array.isArray(data))) {
-      return fail(`the stored data is not a JSON object: ${JSON.stringify(data)}`)
+      return fail(recorded, `the stored data is not a JSON object: ${JSON.stringify(data)}`)
     }
-    return Either.match(decode({ ...data, _tag: recorded.type }), {
-      onLeft: (error) => fail(formatParseError(error)),
-      onRight: (event) => Either.right({ ...recorded, data: event })
-    })
+    const decoded = decode({ ...data, _tag: recorded.type })
+    return Either.isLeft(decoded)
+      ? fail(recorded, formatParseError(decoded.left))
+      : Either.right({ ...recorded, data: decoded.right })
   }
 }
 

@@ -27,8 +27,13 @@ const rows = (count: number, n: number): ReadonlyArray<NewRow> =>
 
 const indices = (count: number) => Array.from({ length: count }, (_, index) => index)
 
-/** The best of `rounds` measurements of each side, alternating them so that drift hits both. */
+/**
+ * The best of `rounds` measurements of each side, alternating them so that drift hits both,
+ * after one round of each to warm up (compilers, connections, caches).
+ */
 const bestOf = async (rounds: number, library: () => Promise<number>, baseline: () => Promise<number>) => {
+  await library()
+  await baseline()
   let best = { library: 0, baseline: 0 }
   for (let round = 0; round < rounds; round++) {
     best = { library: Math.max(best.library, await library()), baseline: Math.max(best.baseline, await baseline()) }

@@ -34,9 +34,14 @@ export const liveLatency = async (store: Seeded, options: { readonly appends: nu
         expectedVersion: ExpectedVersion.noStream,
         events: [{ type: "Pinged", data: { n } }]
       })))
+  // Between appends the reader is left idle, as it would be on an idle store: a few
+  // milliseconds with notifications, a random part of the poll interval when polling.
+  const pause = () =>
+    new Promise((resolve) => setTimeout(resolve, options.listen ? 5 : Math.random() * pollInterval))
   const measure = async (append: (n: number) => Promise<unknown>, offset: number) => {
     const samples: Array<number> = []
     for (let n = offset; n < offset + options.appends; n++) {
+      await pause()
       const handled = new Promise<number>((resolve) => waiting.set(n, resolve))
       const start = performance.now()
       await append(n)

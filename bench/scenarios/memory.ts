@@ -16,7 +16,6 @@ const read = async (store: Seeded, mode: "library" | "baseline") => {
     [
       "--import",
       "tsx",
-      "--conditions=effect-eventsourcing-source",
       join(root, "bench", "memoryChild.ts"),
       store.backend,
       store.where,

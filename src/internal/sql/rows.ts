@@ -31,32 +31,35 @@ export const fromDays = (days: number | string | null): Date => new Date(Math.ro
 export const positionOf = (position: number | string | bigint, transaction: string | null): Position.Position =>
   Position.make({ sequence: BigInt(position), transaction: BigInt(transaction ?? 0) })
 
-const parse = (text: string): Either.Either<unknown, string> => {
-  try {
-    return Either.right(JSON.parse(text))
-  } catch (error) {
-    return Either.left(error instanceof Error ? error.message : String(error))
-  }
-}
-
 export const toRecorded = (row: EventRow): Either.Either<RecordedEvent, EventDecodeError> => {
-  const version = Number(row.ordinal)
-  const fail = (reason: string) =>
-    Either.left(new EventDecodeError({ streamId: row.entity_id, version, eventType: row.name, reason }))
-  const data = parse(row.details)
-  if (Either.isLeft(data)) return fail(`its details are not valid JSON (${data.left})`)
-  const metadata = parse(row.metadata)
-  if (Either.isLeft(metadata)) return fail(`its metadata is not valid JSON (${metadata.left})`)
+  let data: unknown
+  let metadata: unknown
+  try {
+    data = JSON.parse(row.details)
+  } catch (error) {
+    return undecodable(row, `its details are not valid JSON (${messageOf(error)})`)
+  }
+  try {
+    // Most events carry no metadata: skip the parser for them.
+    metadata = row.metadata === "{}" ? {} : JSON.parse(row.metadata)
+  } catch (error) {
+    return undecodable(row, `its metadata is not valid JSON (${messageOf(error)})`)
+  }
   return Either.right({
     id: row.event_id,
     streamId: row.entity_id,
     streamType: row.type,
-    version,
+    version: Number(row.ordinal),
     position: positionOf(row.position, row.transaction_id),
     type: row.name,
-    data: data.right,
+    data,
     actor: row.actor,
     timestamp: fromDays(row.timestamp),
-    metadata: (metadata.right ?? {}) as EventMetadata
+    metadata: (metadata ?? {}) as EventMetadata
   })
 }
+
+const undecodable = (row: EventRow, reason: string) =>
+  Either.left(new EventDecodeError({ streamId: row.entity_id, version: Number(row.ordinal), eventType: row.name, reason }))
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
