@@ -130,7 +130,11 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
       }
       const recorded = append.events.map((event) => {
         const stored: StoredEvent = {
-          ...event,
+          id: event.id,
+          type: event.type,
+          data: event.data,
+          actor: event.actor,
+          metadata: event.metadata,
           streamId: append.streamId,
           streamType: append.streamType,
           version: stream!.events.length + 1,

@@ -8,13 +8,16 @@ import type { AppendRequest } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import type { EventMetadata } from "../Metadata.js"
 
-/** One event ready to store: ids resolved, data and metadata as JSON text. */
+/** One event ready to store: ids resolved, data and metadata as JSON text (and as values). */
 export interface PreparedEvent {
   readonly id: string
   readonly type: string
   readonly data: string
   readonly actor: string
   readonly metadata: string
+  /** The data as given: what a store that keeps its own copy in JSON returns for it. */
+  readonly dataValue: unknown
+  readonly metadataValue: EventMetadata
 }
 
 export interface PreparedAppend {
@@ -59,7 +62,8 @@ export const prepareAppends = (
       }
       const data = toJson(event.data)
       if (data === undefined) return invalid(`${where} has data that is not JSON`)
-      const metadata = toJson({ ...context.metadata, ...event.metadata })
+      const metadataValue = event.metadata === undefined ? context.metadata : { ...context.metadata, ...event.metadata }
+      const metadata = toJson(metadataValue)
       if (metadata === undefined) return invalid(`${where} has metadata that is not JSON`)
       const id = event.id ?? makeId()
       if (typeof id !== "string" || id.length === 0) return invalid(`${where} has an empty id`)
@@ -67,7 +71,7 @@ export const prepareAppends = (
       ids.add(id)
       const actor = event.actor ?? context.actor
       if (typeof actor !== "string" || actor.length === 0) return invalid(`${where} has an empty actor`)
-      events.push({ id, type: event.type, data, actor, metadata })
+      events.push({ id, type: event.type, data, actor, metadata, dataValue: event.data, metadataValue })
     }
     prepared.push({
       streamId: request.streamId,

@@ -88,10 +88,10 @@ export const recordedEvents = (
     version: versionBefore + index + 1,
     position,
     type: event.type,
-    data: JSON.parse(event.data),
+    data: event.dataValue,
     actor: event.actor,
     timestamp,
-    metadata: JSON.parse(event.metadata)
+    metadata: event.metadataValue
   }))
 
 /** The result of one stream's part of an append. */
