@@ -17,6 +17,17 @@ import type { Backend, Result } from "./support.js"
 import { environment } from "./support.js"
 
 const quick = process.argv.includes("--quick")
+/** `--only 1,5,8`: run only these scenarios (for working on one). */
+const only = (() => {
+  const index = process.argv.indexOf("--only")
+  return index === -1 ? undefined : new Set(process.argv[index + 1]!.split(",").map(Number))
+})()
+const wanted = (scenario: number) => only === undefined || only.has(scenario)
+/** `--output <file>`: where to write the results (default bench/results.json). */
+const output = (() => {
+  const index = process.argv.indexOf("--output")
+  return index === -1 ? join(import.meta.dirname, "results.json") : process.argv[index + 1]!
+})()
 
 const sizes = quick
   ? { appends: 400, rounds: 1, hot: 80, catchUp: 20_000, latency: 100, load: 10_000, memory: [20_000, 80_000] }
@@ -47,13 +58,19 @@ const main = async () => {
     for (const backend of ["postgres", "sqlite"] as Array<Backend>) {
       const runtime = ManagedRuntime.make(env.layers[backend])
       try {
-        report(await Append.newStreams(env, backend, runtime, { appends: sizes.appends, eventsPerAppend: 1, rounds: sizes.rounds }))
-        report(
-          await Append.newStreams(env, backend, runtime, { appends: sizes.appends / 2, eventsPerAppend: 10, rounds: sizes.rounds })
-        )
-        report(await Append.existingStreams(env, backend, runtime, { appends: sizes.appends, streams: 1000, rounds: sizes.rounds }))
-        report(await Append.hotStream(env, backend, runtime, { appends: sizes.hot }))
-        report(await Read.load(backend, runtime, { pool: env.pool, sqlite: env.sqlite, schema: env.schema }, sizes.load))
+        if (wanted(1)) {
+          report(await Append.newStreams(env, backend, runtime, { appends: sizes.appends, eventsPerAppend: 1, rounds: sizes.rounds }))
+        }
+        if (wanted(2)) {
+          report(
+            await Append.newStreams(env, backend, runtime, { appends: sizes.appends / 2, eventsPerAppend: 10, rounds: sizes.rounds })
+          )
+        }
+        if (wanted(3)) {
+          report(await Append.existingStreams(env, backend, runtime, { appends: sizes.appends, streams: 1000, rounds: sizes.rounds }))
+        }
+        if (wanted(4)) report(await Append.hotStream(env, backend, runtime, { appends: sizes.hot }))
+        if (wanted(7)) report(await Read.load(backend, runtime, { pool: env.pool, sqlite: env.sqlite, schema: env.schema }, sizes.load))
       } finally {
         await runtime.dispose()
       }
@@ -63,10 +80,11 @@ const main = async () => {
   }
 
   for (const backend of ["postgres", "sqlite"] as Array<Backend>) {
+    if (!wanted(5) && !(wanted(6) && backend === "postgres")) continue
     const store = await seed(backend, sizes.catchUp)
     try {
-      report(await Read.catchUp(store))
-      if (backend === "postgres") {
+      if (wanted(5)) report(await Read.catchUp(store))
+      if (backend === "postgres" && wanted(6)) {
         report(await Latency.liveLatency(store, { appends: sizes.latency, listen: true }))
         report(await Latency.liveLatency(store, { appends: Math.min(sizes.latency, 200), listen: false }))
       }
@@ -76,6 +94,7 @@ const main = async () => {
   }
 
   for (const backend of ["postgres", "sqlite"] as Array<Backend>) {
+    if (!wanted(8)) continue
     const [small, large] = [await seed(backend, sizes.memory[0]!), await seed(backend, sizes.memory[1]!)]
     try {
       report(await Memory.peakMemory(small, large))
@@ -87,7 +106,7 @@ const main = async () => {
   const seconds = (Date.now() - startedAt.getTime()) / 1000
   console.log(`\n${results.length} scenarios in ${seconds.toFixed(0)} s. Ratio: library / baseline for rates, baseline / library for times and memory; 1 is parity.`)
   writeFileSync(
-    join(import.meta.dirname, "results.json"),
+    output,
     JSON.stringify({ startedAt: startedAt.toISOString(), quick, seconds, machine, results }, null, 2) + "\n"
   )
 }

@@ -166,7 +166,9 @@ export interface EventStore {
    * Follows the global order: reads the events after a position, as `readAll` does, and then
    * waits for new ones and reads them as they are appended, without end. Each chunk of the
    * stream is one batch of whole appends, so a consumer that processes chunks can checkpoint at
-   * the end of each. Every event appears once, in the same order for every subscriber.
+   * the end of each. Every event appears once, in the same order for every subscriber. When the
+   * store fails for a while (a lost connection, a restarting server), it reads again, backing
+   * off from 100 ms to 5 seconds, for about a minute before it fails with the store's error.
    */
   readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, ReadError>
   /** A stream's current version: the number of its events, `0` if it does not exist. */

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { ReadError, SubscribeOptions } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
@@ -20,6 +21,18 @@ import { defaultBatchSize, validated } from "./readOptions.js"
 
 /** How long a subscription waits without a wake-up before it reads again. */
 export const defaultPollInterval: Duration.Duration = Duration.seconds(1)
+
+/**
+ * How a subscription rides out a store that fails for a while (a lost connection, a restarting
+ * server): it reads again after 100 ms, doubling up to 5 seconds, for about a minute, and then
+ * fails with the store's error.
+ */
+const readRetry = Schedule.exponential("100 millis").pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.upTo("1 minute")
+)
+
+const isStoreError = (error: ReadError) => error._tag === "EventStoreError"
 
 /** The wake-ups of one store: every append it makes, and whatever else tells it of new events. */
 export type Wakeups = PubSub.PubSub<void>
@@ -40,7 +53,7 @@ export const follow = (
         Queue.takeAll(woken)
       )
       return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
-        Effect.flatMap(readBatch(after, size), (batch) =>
+        Effect.flatMap(Effect.retry(readBatch(after, size), { schedule: readRetry, while: isStoreError }), (batch) =>
           batch.length > 0
             ? Effect.succeed([Chunk.unsafeFromArray(batch), Option.some(batch.at(-1)!.position)] as const)
             : Effect.as(nextChange, [Chunk.empty<RecordedEvent>(), Option.some(after)] as const)))

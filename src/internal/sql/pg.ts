@@ -245,22 +245,33 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     const positionValue = position === undefined ? `nextval(${param(sequenceName)}::regclass)` : `${param(String(position))}::bigint`
     const column = <K extends keyof PreparedAppend["events"][number]>(key: K) =>
       `${param(append.events.map((event) => event[key]))}::text[]`
+    // Most appends give all their events one actor and one metadata: those go as one value.
+    const uniform = <K extends "actor" | "metadata">(key: K) => {
+      const first = append.events[0]![key]
+      return append.events.every((event) => event[key] === first)
+        ? { select: `${param(first)}::text`, unnest: "" }
+        : { select: `e.${key}`, unnest: `, ${column(key)}` }
+    }
+    const actor = uniform("actor")
+    const metadata = uniform("metadata")
     const query = `WITH stream AS (${stream}),
       position AS (SELECT ${positionValue} AS value FROM stream),
       inserted AS (
         INSERT INTO ${events} (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata)
-        SELECT ${param(append.streamId)}, e.name, e.details, e.actor, ${now},
-          stream.version - ${param(append.events.length)} + e.ordinality, position.value, e.event_id, e.metadata
-        FROM stream, position, unnest(${column("type")}, ${column("data")}, ${column("actor")}, ${column("id")}, ${
-      column("metadata")
-    }) WITH ORDINALITY AS e(name, details, actor, event_id, metadata, ordinality)
+        SELECT ${param(append.streamId)}, e.name, e.details, ${actor.select}, ${now},
+          stream.version - ${param(append.events.length)} + e.ordinality, position.value, e.event_id, ${metadata.select}
+        FROM stream, position,
+          unnest(${column("type")}, ${column("data")}, ${column("id")}${actor.unnest}${metadata.unnest})
+            WITH ORDINALITY AS e(name, details, event_id${actor.unnest === "" ? "" : ", actor"}${
+      metadata.unnest === "" ? "" : ", metadata"
+    }, ordinality)
         RETURNING ordinal, position, transaction_id, timestamp
       )${
       notifying
         ? `, notified AS (SELECT pg_notify(${param(tables.channel)}, position::text) FROM inserted LIMIT 1)`
         : ""
     }
-      SELECT count(*)::int AS count, max(ordinal) AS version, min(position)::text AS position,
+      SELECT max(ordinal) AS version, min(position)::text AS position,
         min(transaction_id::text) AS transaction_id, min(timestamp)::text AS timestamp${
       notifying ? ", (SELECT count(*) FROM notified) AS notified" : ""
     }
@@ -269,7 +280,6 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
   }
 
   interface Appended {
-    readonly count: number
     readonly version: number | null
     readonly position: string | null
     readonly transaction_id: string | null
@@ -280,7 +290,8 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     const { query, values } = appendStatement(append, position, notifying)
     return Effect.flatMap(run<Appended>(query, values), (rows) => {
       const row = rows[0]
-      return row === undefined || row.count !== append.events.length || row.version === null
+      // One statement inserts all of its rows or none: no rows means the checks failed.
+      return row === undefined || row.version === null
         ? Effect.fail(new AppendConflict())
         : Effect.succeed(
           appendResult(append, row.version, positionOf(row.position!, row.transaction_id), fromDays(row.timestamp))
