@@ -45,6 +45,13 @@ export interface Options {
    * or `false` to fail at once. Defaults to {@link defaultRetry}.
    */
   readonly retry?: Schedule.Schedule<unknown, ConcurrencyError> | false
+  /**
+   * Whether commands to one stream handled through this handler in this process wait for each
+   * other (the default) instead of racing: a queued command loads the state its predecessor
+   * left, so a hot stream spends no time on conflicts the process causes itself. Commands from
+   * other processes (or other handlers) still race, and lose with `ConcurrencyError`.
+   */
+  readonly queuePerStream?: boolean
 }
 
 /**
@@ -241,22 +248,51 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
       }
     })
 
+  const queued = options?.queuePerStream === false ? undefined : streamQueues()
+
+  const handle = retry === false
+    ? (streamId: string, command: Command) => owned(attempt(streamId, command))
+    : (streamId: string, command: Command) =>
+      // Only a lost race is retried: every other failure leaves the retry loop as a value.
+      owned(attempt(streamId, command)).pipe(
+        Effect.map(Either.right),
+        Effect.catchAll((error) =>
+          error instanceof ConcurrencyError ? Effect.fail(error) : Effect.succeed(Either.left(error))
+        ),
+        Effect.retry(retry),
+        Effect.flatMap((outcome) => outcome)
+      )
+
   return {
     decider,
     load: loadStream,
-    handle: retry === false
-      ? (streamId, command) => owned(attempt(streamId, command))
-      : (streamId, command) =>
-        // Only a lost race is retried: every other failure leaves the retry loop as a value.
-        owned(attempt(streamId, command)).pipe(
-          Effect.map(Either.right),
-          Effect.catchAll((error) =>
-            error instanceof ConcurrencyError ? Effect.fail(error) : Effect.succeed(Either.left(error))
-          ),
-          Effect.retry(retry),
-          Effect.flatMap((outcome) => outcome)
-        )
+    handle: queued === undefined ? handle : (streamId, command) => queued(streamId, handle(streamId, command))
   }
+}
+
+/**
+ * Runs effects for one stream one at a time, in the order they come: a semaphore per stream,
+ * kept only while some effect holds or waits for it.
+ */
+const streamQueues = () => {
+  const queues = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  return <A, E, R>(streamId: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => {
+        let queue = queues.get(streamId)
+        if (queue === undefined) {
+          queue = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+          queues.set(streamId, queue)
+        }
+        queue.users++
+        return queue
+      }),
+      (queue) => queue.semaphore.withPermits(1)(effect),
+      (queue) =>
+        Effect.sync(() => {
+          if (--queue.users === 0) queues.delete(streamId)
+        })
+    )
 }
 
 /** Runs an inline projection over the events of one append: those it consumes, decoded. */

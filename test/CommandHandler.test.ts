@@ -145,8 +145,37 @@ describe("CommandHandler", () => {
     })))
 
   describe("under concurrency", () => {
+    it.live("queues the commands one handler gets for one stream, so they do not race each other", () =>
+      withStore(Effect.gen(function*() {
+        const decisions = yield* Ref.make(0)
+        const handler = CommandHandler.make({
+          ...counter,
+          decide: (command: Command, total: number) =>
+            Effect.gen(function*() {
+              yield* Ref.update(decisions, (count) => count + 1)
+              // Give every other command the chance to load the same state, were it not queued.
+              yield* Effect.sleep("1 millis")
+              return yield* Decider.decide(counter, command, total)
+            })
+        }, { retry: false })
+        const results = yield* Effect.all(Array.from({ length: 20 }, () => handler.handle("queued", add(1))), {
+          concurrency: "unbounded"
+        })
+        expect(results.map((result) => result.version).sort((a, b) => a - b)).toEqual(
+          Array.from({ length: 20 }, (_, index) => index + 1)
+        )
+        expect(yield* Ref.get(decisions)).toBe(20)
+        // Different streams do not wait for each other.
+        const parallel = yield* Effect.all(
+          Array.from({ length: 5 }, (_, index) => Effect.timed(handler.handle(`parallel-${index}`, add(1)))),
+          { concurrency: "unbounded" }
+        )
+        expect(parallel.every(([, result]) => result.version === 1)).toBe(true)
+      })))
+
     /**
-     * A counter whose `decide` waits until `writers` commands have all loaded the same state,
+     * The tests below race commands as separate processes would (`queuePerStream: false`), with
+     * a counter whose `decide` waits until `writers` commands have all loaded the same state,
      * so that every round of commands races for one version.
      */
     const racing = (writers: number) =>
@@ -178,7 +207,7 @@ describe("CommandHandler", () => {
       withStore(Effect.gen(function*() {
         const writers = 6
         const { decider, decisions } = yield* racing(writers)
-        const handler = CommandHandler.make(decider, { retry: Schedule.recurs(writers) })
+        const handler = CommandHandler.make(decider, { retry: Schedule.recurs(writers), queuePerStream: false })
         const results = yield* Effect.all(
           Array.from({ length: writers }, () => handler.handle("hot", add(1))),
           { concurrency: "unbounded" }
@@ -193,7 +222,7 @@ describe("CommandHandler", () => {
       withStore(Effect.gen(function*() {
         const writers = 5
         const { decider } = yield* racing(writers)
-        const handler = CommandHandler.make(decider, { retry: false })
+        const handler = CommandHandler.make(decider, { retry: false, queuePerStream: false })
         const outcomes = yield* Effect.all(
           Array.from({ length: writers }, () => Effect.either(handler.handle("hot", add(1)))),
           { concurrency: "unbounded" }
@@ -212,6 +241,7 @@ describe("CommandHandler", () => {
         const { decider } = yield* racing(writers)
         const attempts = yield* Ref.make<ReadonlyArray<Errors.ConcurrencyError>>([])
         const handler = CommandHandler.make(decider, {
+          queuePerStream: false,
           retry: Schedule.recurs(1).pipe(
             Schedule.tapInput((error: Errors.ConcurrencyError) => Ref.update(attempts, (all) => [...all, error]))
           )
@@ -237,6 +267,7 @@ describe("CommandHandler", () => {
         const writers = 4
         const { decider, decisions } = yield* racing(writers)
         const handler = CommandHandler.make(decider, {
+          queuePerStream: false,
           retry: Schedule.exponential("10 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
         })
         yield* Effect.all(Array.from({ length: writers }, () => handler.handle("hot", add(2))), {
