@@ -6,16 +6,14 @@
  * without a lock. Stored events are never changed, so a read that spans several steps sees a
  * consistent prefix of each stream and of the global log.
  */
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import { ConcurrencyError, InvalidAppendError, StreamTypeMismatchError } from "../Errors.js"
 import type { AppendError } from "../Errors.js"
-import type { AppendRequest, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions } from "../EventStore.js"
+import type { AppendRequest, AppendResult, EventStore, ReadStreamOptions } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import * as Metadata from "../Metadata.js"
@@ -25,7 +23,7 @@ import type { PreparedAppend } from "./prepareAppend.js"
 import * as Retries from "./retries.js"
 import { compareStreamIds } from "./streamOrder.js"
 import * as Subscription from "./subscription.js"
-import { defaultBatchSize, validated } from "./readOptions.js"
+import { validated } from "./readOptions.js"
 
 /** An event as kept in memory: data and metadata as JSON text, parsed afresh on every read. */
 interface StoredEvent {
@@ -205,27 +203,15 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
     return log.slice(first, end)
   }
 
-  const readAll = (options?: ReadAllOptions) =>
-    validated("readAll", options, () => {
-      const size = options?.batchSize ?? defaultBatchSize
-      return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
-      Effect.sync(() => {
-        const batch = batchAfter(after, size)
-        const last = batch.at(-1)
-        return [
-          Chunk.fromIterable(batch.map(toRecorded)),
-          last === undefined || batch.length < size ? Option.none() : Option.some(last.position)
-        ] as const
-      }))
-    })
+  const readBatch = (after: Position.Position, size: number) =>
+    Effect.sync(() => batchAfter(after, size).map(toRecorded))
 
   return {
     append: (request) => Effect.map(appendMany([request]), (results) => results[0]!),
     appendMany,
     readStream,
-    readAll,
-    subscribe: (options) =>
-      Subscription.follow(options, wakeups, (after, size) => Effect.sync(() => batchAfter(after, size).map(toRecorded))),
+    readAll: (options) => Subscription.readAll(options, readBatch),
+    subscribe: (options) => Subscription.follow(options, wakeups, readBatch),
     streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.events.length ?? 0),
     head: Effect.sync(() => log.at(-1)?.position ?? Position.start),
     countAfter: (position) => Effect.sync(() => log.length - indexAfter(position))

@@ -9,11 +9,11 @@ import * as Queue from "effect/Queue"
 import { CheckpointConflictError } from "../Errors.js"
 import * as Position from "../Position.js"
 import type { DeadLetter, ProjectionStore } from "../ProjectionStore.js"
+import { leadInProcess } from "./leadInProcess.js"
 
 export const make: Effect.Effect<ProjectionStore> = Effect.gen(function*() {
   const checkpoints = new Map<string, Position.Position>()
   const deadLetters: Array<DeadLetter> = []
-  const leaders = new Map<string, Effect.Semaphore>()
   const committed = yield* PubSub.sliding<void>(1)
 
   const isAt = (projection: string, from: Option.Option<Position.Position>) => {
@@ -63,18 +63,7 @@ export const make: Effect.Effect<ProjectionStore> = Effect.gen(function*() {
           checkpoints.delete(projection)
           deadLetters.splice(0, deadLetters.length, ...deadLetters.filter((letter) => letter.projection !== projection))
         })),
-    lead: (projection) =>
-      Effect.gen(function*() {
-        const semaphore = yield* Effect.sync(() => {
-          const existing = leaders.get(projection)
-          if (existing !== undefined) return existing
-          const created = Effect.unsafeMakeSemaphore(1)
-          leaders.set(projection, created)
-          return created
-        })
-        yield* Effect.acquireRelease(semaphore.take(1), () => semaphore.release(1))
-        return Effect.never
-      }),
+    lead: leadInProcess(),
     commits: Effect.map(PubSub.subscribe(committed), (dequeue) => Effect.asVoid(Queue.take(dequeue)))
   }
   return store

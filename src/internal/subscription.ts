@@ -14,7 +14,7 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { ReadError, SubscribeOptions } from "../EventStore.js"
+import type { ReadAllOptions, ReadError, SubscribeOptions } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
 import * as Position from "../Position.js"
 import { defaultBatchSize, validated } from "./readOptions.js"
@@ -58,4 +58,24 @@ export const follow = (
             ? Effect.succeed([Chunk.unsafeFromArray(batch), Option.some(batch.at(-1)!.position)] as const)
             : Effect.as(nextChange, [Chunk.empty<RecordedEvent>(), Option.some(after)] as const)))
     }))
+  })
+
+/**
+ * Reads the global order after a position in batches, up to the latest event when each batch
+ * is read, then ends: what `follow` does before it starts waiting.
+ */
+export const readAll = (
+  options: ReadAllOptions | undefined,
+  readBatch: (after: Position.Position, size: number) => Effect.Effect<ReadonlyArray<RecordedEvent>, ReadError>
+): Stream.Stream<RecordedEvent, ReadError> =>
+  validated("readAll", options, () => {
+    const size = options?.batchSize ?? defaultBatchSize
+    return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
+      Effect.map(readBatch(after, size), (batch) => {
+        const last = batch.at(-1)
+        return [
+          Chunk.unsafeFromArray(batch),
+          last === undefined || batch.length < size ? Option.none() : Option.some(last.position)
+        ] as const
+      }))
   })

@@ -27,7 +27,7 @@ import * as Metadata from "../../Metadata.js"
 import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { prepareAppends } from "../prepareAppend.js"
-import { defaultBatchSize, validated } from "../readOptions.js"
+import { validated } from "../readOptions.js"
 import * as Retries from "../retries.js"
 import * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
@@ -266,24 +266,11 @@ export const make = (
           }).pipe(withSql))
       })
 
-    const readAll: EventStore["readAll"] = (options) =>
-      validated("readAll", options, () => {
-        const size = options?.batchSize ?? defaultBatchSize
-        return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
-          Effect.map(readBatch(after, size), (events) => {
-            const last = events.at(-1)
-            return [
-              Chunk.unsafeFromArray(events),
-              last === undefined || events.length < size ? Option.none() : Option.some(last.position)
-            ] as const
-          }))
-      })
-
     return {
       append: (request) => Effect.map(appendMany([request]), (results) => results[0]!),
       appendMany,
       readStream,
-      readAll,
+      readAll: (options) => Subscription.readAll(options, readBatch),
       subscribe: (options) => Subscription.follow(options, wakeups, readBatch),
       head: dialect.head.pipe(Effect.mapError(storeError("read the head of the global order")), withSql),
       countAfter: (position) =>

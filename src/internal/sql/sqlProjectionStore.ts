@@ -20,6 +20,7 @@ import * as Position from "../../Position.js"
 import type { DeadLetter, ProjectionStore } from "../../ProjectionStore.js"
 import { positionOf } from "./rows.js"
 import { withImmediateTransaction } from "./sqlite.js"
+import { leadInProcess } from "../leadInProcess.js"
 import * as PgLeads from "./pgLeads.js"
 import type { Tables } from "./tables.js"
 
@@ -232,23 +233,6 @@ export const make = (
     }
     return store
   })
-
-/** The right to run a projection within this process only (SQLite: one process, usually). */
-const leadInProcess = (): ProjectionStore["lead"] => {
-  const leaders = new Map<string, Effect.Semaphore>()
-  return (projection) =>
-    Effect.gen(function*() {
-      const semaphore = yield* Effect.sync(() => {
-        const existing = leaders.get(projection)
-        if (existing !== undefined) return existing
-        const created = Effect.unsafeMakeSemaphore(1)
-        leaders.set(projection, created)
-        return created
-      })
-      yield* Effect.acquireRelease(semaphore.take(1), () => semaphore.release(1))
-      return Effect.never
-    })
-}
 
 /** A session on a connection reserved from the store's pool. */
 const poolSession = (sql: SqlClient.SqlClient): Effect.Effect<PgLeads.LockSession, unknown, Scope.Scope> =>
