@@ -89,3 +89,27 @@ export const sqliteAppend = (database: Database.Database) => {
     version: (streamId: string) => (version.get(streamId) as number | undefined) ?? 0
   }
 }
+
+/** PostgreSQL: one batch of the global order after a position, as a careful reader reads it. */
+export const pgReadBatch = async (
+  client: pg.Client | pg.Pool,
+  schema: string,
+  after: { readonly transaction: string; readonly position: string },
+  size: number
+) =>
+  (await client.query(
+    `SELECT e.entity_id, s.type, e.ordinal, e.position::text AS position, e.transaction_id::text AS transaction_id,
+      e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata
+    FROM ${schema}.events e JOIN ${schema}.entities s ON s.id = e.entity_id
+    WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
+      AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY e.transaction_id, e.position LIMIT $3`,
+    [after.transaction, after.position, size]
+  )).rows as Array<{ readonly transaction_id: string; readonly position: string; readonly name: string; readonly details: string }>
+
+/** SQLite: the statement that reads one batch of the global order after a position. */
+export const sqliteReadBatch = (database: Database.Database) =>
+  database.prepare(
+    `SELECT e.entity_id, s.type, e.ordinal, e.position, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata
+    FROM events e JOIN entities s ON s.id = e.entity_id WHERE e.position > ? ORDER BY e.position LIMIT ?`
+  )

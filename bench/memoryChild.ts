@@ -11,6 +11,7 @@ import { EventStore } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
 import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
 import pg from "pg"
+import { pgReadBatch, sqliteReadBatch } from "./baseline.js"
 import { pgTables } from "./seed.js"
 import { databaseUrl } from "./support.js"
 
@@ -37,30 +38,19 @@ const baseline = async () => {
     await client.connect()
     let after = { transaction: "0", position: "0" }
     while (read < count) {
-      const { rows } = await client.query(
-        `SELECT e.entity_id, s.type, e.ordinal, e.position::text AS position, e.transaction_id::text AS transaction_id,
-          e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata
-        FROM ${where}.events e JOIN ${where}.entities s ON s.id = e.entity_id
-        WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
-          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY e.transaction_id, e.position LIMIT 500`,
-        [after.transaction, after.position]
-      )
+      const rows = await pgReadBatch(client, where, after, 500)
       for (const row of rows) JSON.parse(row.details)
-      after = { transaction: rows.at(-1).transaction_id, position: rows.at(-1).position }
+      after = { transaction: rows.at(-1)!.transaction_id, position: rows.at(-1)!.position }
       read += rows.length
     }
     await client.end()
     return
   }
   const database = new Database(where, { readonly: true })
-  const select = database.prepare(
-    `SELECT e.entity_id, s.type, e.ordinal, e.position, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata
-    FROM events e JOIN entities s ON s.id = e.entity_id WHERE e.position > ? ORDER BY e.position LIMIT 500`
-  )
+  const select = sqliteReadBatch(database)
   let after = 0
   while (read < count) {
-    const rows = select.all(after) as Array<{ position: number; details: string }>
+    const rows = select.all(after, 500) as Array<{ position: number; details: string }>
     for (const row of rows) JSON.parse(row.details)
     after = rows.at(-1)!.position
     read += rows.length

@@ -10,6 +10,7 @@ import type { ProjectionStore } from "effect-eventsourcing"
 import { CommandHandler, Decider, EventStore, ExpectedVersion, Projection } from "effect-eventsourcing"
 import type Database from "better-sqlite3"
 import pg from "pg"
+import { pgReadBatch, sqliteReadBatch } from "../baseline.js"
 import type { Seeded } from "../seed.js"
 import type { Backend, Result } from "../support.js"
 import { databaseUrl, rate } from "../support.js"
@@ -54,17 +55,9 @@ const pgCatchUp = async (schema: string, count: number) => {
   let read = 0
   await client.query(`INSERT INTO ${schema}.projections (source, position, transaction_id) VALUES ('baseline', 0, '0')`)
   while (read < count) {
-    const { rows } = await client.query(
-      `SELECT e.entity_id, s.type, e.ordinal, e.position::text AS position, e.transaction_id::text AS transaction_id,
-        e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata
-      FROM ${schema}.events e JOIN ${schema}.entities s ON s.id = e.entity_id
-      WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
-        AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY e.transaction_id, e.position LIMIT $3`,
-      [after.transaction, after.position, batchSize]
-    )
+    const rows = await pgReadBatch(client, schema, after, batchSize)
     for (const row of rows) JSON.parse(row.details)
-    const last = rows.at(-1)
+    const last = rows.at(-1)!
     after = { transaction: last.transaction_id, position: last.position }
     await client.query(`UPDATE ${schema}.projections SET position = $1, transaction_id = $2::xid8 WHERE source = 'baseline'`, [
       after.position,
@@ -80,10 +73,7 @@ const pgCatchUp = async (schema: string, count: number) => {
 const sqliteCatchUp = async (filename: string, count: number) => {
   const { default: Sqlite } = await import("better-sqlite3")
   const database: Database.Database = new Sqlite(filename)
-  const select = database.prepare(
-    `SELECT e.entity_id, s.type, e.ordinal, e.position, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata
-    FROM events e JOIN entities s ON s.id = e.entity_id WHERE e.position > ? ORDER BY e.position LIMIT ?`
-  )
+  const select = sqliteReadBatch(database)
   const save = database.prepare(`INSERT INTO projections (source, position) VALUES ('baseline', ?)
     ON CONFLICT (source) DO UPDATE SET position = excluded.position`)
   const start = performance.now()
