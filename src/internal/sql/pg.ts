@@ -69,11 +69,13 @@ export interface Options {
 }
 
 /**
- * Tells listeners that events were appended, outside the appends' transactions: a notification
+ * Tells listeners that events were appended, outside the appends' transactions. A notification
  * sent inside a transaction takes a lock, at commit, that every other notifying transaction
- * waits for, which serializes concurrent appends. Instead each append (once committed) asks for
- * a notification, and one fiber sends them one at a time: requests that come while one is being
- * sent are answered by the next, so there is at most one in flight however fast appends come.
+ * waits for, which serializes concurrent appends; so an append that runs while others from this
+ * process are in flight asks for a notification once it has committed, and one fiber sends
+ * them one at a time: requests that come while one is being sent are answered by the next, so
+ * there is at most one in flight however fast appends come. (An append alone notifies from
+ * inside its own statement: no lock to wait for, and no round trip of its own.)
  */
 const makeNotifier = (channel: string) =>
   Effect.gen(function*() {
@@ -94,6 +96,8 @@ export const make = (tables: Tables, options: Options): Effect.Effect<Dialect, n
   Effect.map(makeNotifier(tables.channel), (notify) => makeWith(tables, options, notify))
 
 const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>): Dialect => {
+  /** Appends to one stream from this process under way: one alone notifies from its statement. */
+  let inFlight = 0
   /**
    * An append waits for its streams' locks and then reads their latest rows, which only READ
    * COMMITTED allows: a REPEATABLE READ transaction would keep the snapshot it took before the
@@ -323,12 +327,17 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
       if (single) {
         // Alone, the statement is its own transaction; inside the application's it gets a
         // savepoint, so that a failed append does not abort the application's transaction.
-        const one = Effect.map(appendOne(appends[0]!, undefined, inTransaction), (result) => [result])
-        const results = yield* (inTransaction || !readCommitted
-          ? sql.withTransaction(Effect.zipRight(setIsolation, one))
-          : one)
-        if (!inTransaction) yield* notify
-        return results
+        return yield* Effect.acquireUseRelease(
+          Effect.sync(() => inFlight++ === 0),
+          (alone) => {
+            const notifying = inTransaction || alone
+            const one = Effect.map(appendOne(appends[0]!, undefined, notifying), (result) => [result])
+            return (inTransaction || !readCommitted ? sql.withTransaction(Effect.zipRight(setIsolation, one)) : one).pipe(
+              Effect.tap(() => (notifying ? Effect.void : notify))
+            )
+          },
+          () => Effect.sync(() => void inFlight--)
+        )
       }
       const results = yield* sql.withTransaction(Effect.gen(function*() {
         yield* setIsolation
