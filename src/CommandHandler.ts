@@ -22,15 +22,15 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
 import * as Decider from "./Decider.js"
-import type { AppendError, EventDecodeError, EventEncodeError, EventStoreError } from "./Errors.js"
-import { ConcurrencyError, StreamTypeMismatchError, TransactionConflictError } from "./Errors.js"
+import type { AppendError, EventDecodeError, EventEncodeError, EventStoreError, StreamTypeMismatchError } from "./Errors.js"
+import { ConcurrencyError, TransactionConflictError } from "./Errors.js"
 import type { RecordedEvent } from "./Events.js"
 import * as Events from "./Events.js"
 import type { AppendRequest } from "./EventStore.js"
 import { EventStore } from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
+import { foldStream } from "./internal/loading.js"
 import * as Position from "./Position.js"
 import type * as Projection from "./Projection.js"
 import { ProjectionStore } from "./ProjectionStore.js"
@@ -150,38 +150,9 @@ export interface CommandHandler<State, Command, Event extends { readonly _tag: s
 export const load = <State, Event extends { readonly _tag: string }>(
   decider: Decider.Decider<State, any, Event, any, any>
 ): (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore> => {
-  const decode = Events.decoder(decider.events)
-  return (streamId) =>
-    Effect.flatMap(EventStore, (store) =>
-      Effect.suspend(() => {
-        let loaded: Loaded<State> = { state: decider.initialState, version: 0, position: Position.start }
-        // A page at a time, folded in one synchronous loop: loading a long stream is the hot path
-        // of every command.
-        return store.readStream(streamId).pipe(
-          Stream.runForEachChunk((chunk): Effect.Effect<void, StreamTypeMismatchError | EventDecodeError> => {
-            let state = loaded.state
-            let last: RecordedEvent | undefined
-            for (const recorded of chunk) {
-              if (recorded.streamType !== decider.streamType) {
-                return Effect.fail(
-                  new StreamTypeMismatchError({
-                    streamId,
-                    expectedType: decider.streamType,
-                    actualType: recorded.streamType
-                  })
-                )
-              }
-              const event = decode(recorded)
-              if (Either.isLeft(event)) return Effect.fail(event.left)
-              state = decider.evolve(state, event.right.data)
-              last = recorded
-            }
-            if (last !== undefined) loaded = { state, version: last.version, position: last.position }
-            return Effect.void
-          }),
-          Effect.map(() => loaded)
-        )
-      }))
+  const fold = foldStream(decider)
+  const start: Loaded<State> = { state: decider.initialState, version: 0, position: Position.start }
+  return (streamId) => fold(streamId, { from: start })
 }
 
 /**

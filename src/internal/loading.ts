@@ -1,0 +1,83 @@
+/**
+ * Folding a stream through a decider, shared by command handlers, snapshots and temporal
+ * queries: read the stream's events from a starting state, check the stream type, decode and
+ * evolve them a page at a time, and stop where the caller says.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
+import type * as Decider from "../Decider.js"
+import type { EventDecodeError, EventStoreError } from "../Errors.js"
+import { StreamTypeMismatchError } from "../Errors.js"
+import type { RecordedEvent } from "../Events.js"
+import * as Events from "../Events.js"
+import { EventStore } from "../EventStore.js"
+import type * as Position from "../Position.js"
+
+/** A stream folded through a decider: its state and the version and position it was folded to. */
+export interface Folded<State> {
+  readonly state: State
+  /** The number of events folded (`0` for a new stream). */
+  readonly version: number
+  /** The position of the latest event folded (`Position.start` for a new stream). */
+  readonly position: Position.Position
+}
+
+export interface FoldOptions<State> {
+  /** Where to start: a state folded up to its version; the events after it are read. */
+  readonly from: Folded<State>
+  /** Fold no further than this version. */
+  readonly toVersion?: number
+  /** Stop before the first event for which this holds (it is not folded). */
+  readonly stopBefore?: (recorded: RecordedEvent) => boolean
+}
+
+export type FoldError = StreamTypeMismatchError | EventDecodeError | EventStoreError
+
+/**
+ * Builds the fold of one decider's streams. Each page is folded in one synchronous loop:
+ * loading a long stream is the hot path of every command.
+ */
+export const foldStream = <State, Event extends { readonly _tag: string }>(
+  decider: Decider.Decider<State, any, Event, any, any>
+) => {
+  const decode = Events.decoder(decider.events)
+  return (streamId: string, options: FoldOptions<State>): Effect.Effect<Folded<State>, FoldError, EventStore> =>
+    Effect.flatMap(EventStore, (store) => {
+      const { from, toVersion, stopBefore } = options
+      const limit = toVersion === undefined ? undefined : Math.max(0, toVersion - from.version)
+      if (limit === 0) return Effect.succeed(from)
+      const events = store.readStream(streamId, limit === undefined ? { from: from.version + 1 } : { from: from.version + 1, limit })
+      const foldChunk = (
+        folded: { readonly loaded: Folded<State>; readonly done: boolean },
+        chunk: Iterable<RecordedEvent>
+      ): Effect.Effect<{ readonly loaded: Folded<State>; readonly done: boolean }, StreamTypeMismatchError | EventDecodeError> => {
+        let state = folded.loaded.state
+        let last: RecordedEvent | undefined
+        let done = false
+        for (const recorded of chunk) {
+          if (recorded.streamType !== decider.streamType) {
+            return Effect.fail(
+              new StreamTypeMismatchError({ streamId, expectedType: decider.streamType, actualType: recorded.streamType })
+            )
+          }
+          if (stopBefore !== undefined && stopBefore(recorded)) {
+            done = true
+            break
+          }
+          const event = decode(recorded)
+          if (Either.isLeft(event)) return Effect.fail(event.left)
+          state = decider.evolve(state, event.right.data)
+          last = recorded
+        }
+        const loaded = last === undefined ? folded.loaded : { state, version: last.version, position: last.position }
+        return Effect.succeed({ loaded, done })
+      }
+      return Stream.runFoldWhileEffect(
+        Stream.chunks(events),
+        { loaded: from, done: false },
+        (folded) => !folded.done,
+        foldChunk
+      ).pipe(Effect.map((folded) => folded.loaded))
+    })
+}
