@@ -268,7 +268,7 @@ const streamQueues = () => {
 
 /** Runs an inline projection over the events of one append: those it consumes, decoded. */
 const inlineRunner = <E, R>(projection: Projection.Projection<any, E, R>) => {
-  const types = Events.eventTypes(projection.events)
+  const types = Events.storedTypes(projection.events)
   const decode = Events.decoder(projection.events)
   return (events: ReadonlyArray<RecordedEvent>) =>
     Effect.flatMap(

@@ -153,7 +153,7 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
   Effect.gen(function*() {
     const store = yield* EventStore
     const projections = yield* ProjectionStore
-    const types = Events.eventTypes(projection.events)
+    const types = Events.storedTypes(projection.events)
     if (types === undefined) {
       return yield* Effect.dieMessage(
         `Projection ${JSON.stringify(projection.name)}: its event Schema must be a union of tagged schemas`

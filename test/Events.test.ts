@@ -16,7 +16,8 @@ const recorded = (type: string, data: unknown): Events.RecordedEvent => ({
   data,
   actor: "system",
   timestamp: new Date(0),
-  metadata: {}
+  metadata: {},
+  schemaVersion: 1
 })
 
 describe("Events", () => {
@@ -68,6 +69,86 @@ describe("Events", () => {
       expect(error.message).toContain(`version 3 of stream "door-1"`)
     }
     expect(Either.getOrThrow(failures[3]!).reason).toContain(`not one of "Opened", "Closed"`)
+  })
+})
+
+describe("Events.versioned", () => {
+  // Version 1 stored a price in euros as `price`; version 2 in cents as `priceCents`; version 3
+  // added a quantity. The type was once called "CartItemAdded".
+  const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int, quantity: Schema.Int })
+  const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })
+  const CartEvent = Events.versioned(Schema.Union(ItemAdded, ItemRemoved), {
+    renamed: { CartItemAdded: "ItemAdded" },
+    upcasts: {
+      ItemAdded: [
+        Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
+          sku: v1.sku,
+          priceCents: Math.round(v1.price * 100)
+        })),
+        Events.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
+      ]
+    }
+  })
+  const decode = Events.decoder(CartEvent)
+  const stored = (type: string, data: unknown, schemaVersion: number) => ({ ...recorded(type, data), schemaVersion })
+
+  it("stores new events in the current version of their type", () => {
+    const encode = Events.encoder(CartEvent, "cart")
+    expect(encode(ItemAdded.make({ sku: "A", priceCents: 250, quantity: 2 }))).toEqual(
+      Either.right({ type: "ItemAdded", data: { sku: "A", priceCents: 250, quantity: 2 }, schemaVersion: 3 })
+    )
+    // A type that never changed keeps the default version, 1.
+    expect(encode(ItemRemoved.make({ sku: "A" }))).toEqual(Either.right({ type: "ItemRemoved", data: { sku: "A" } }))
+    expect(Events.schemaVersion(CartEvent, "ItemAdded")).toBe(3)
+    expect(Events.schemaVersion(CartEvent, "ItemRemoved")).toBe(1)
+  })
+
+  it("reads every older version, and former names, as the current event", () => {
+    const current = ItemAdded.make({ sku: "A", priceCents: 250, quantity: 1 })
+    const rows = [
+      stored("ItemAdded", { sku: "A", price: 2.5 }, 1),
+      stored("ItemAdded", { sku: "A", priceCents: 250 }, 2),
+      stored("ItemAdded", { sku: "A", priceCents: 250, quantity: 1 }, 3),
+      stored("CartItemAdded", { sku: "A", price: 2.5 }, 1)
+    ]
+    for (const row of rows) {
+      const event = Either.getOrThrow(decode(row))
+      expect(event.data).toEqual(current)
+      expect(event.type).toBe("ItemAdded")
+      expect(event.schemaVersion).toBe(row.schemaVersion)
+    }
+  })
+
+  it("names the version it could not read, and refuses versions from a newer program", () => {
+    const broken = Either.getOrThrow(Either.flip(decode(stored("ItemAdded", { sku: "A", price: "cheap" }, 1))))
+    expect(broken).toBeInstanceOf(Errors.EventDecodeError)
+    expect(broken.reason).toContain("reading version 1 as version 2")
+    const newer = Either.getOrThrow(Either.flip(decode(stored("ItemAdded", { sku: "A" }, 4))))
+    expect(newer.reason).toContain("stored in version 4")
+    expect(newer.reason).toContain("knows versions up to 3")
+    const notOurs = Either.getOrThrow(Either.flip(decode(stored("CartCheckedOut", {}, 1))))
+    expect(notOurs.reason).toContain(`not one of "ItemAdded", "ItemRemoved", "CartItemAdded"`)
+  })
+
+  it("reads former names as its own events", () => {
+    expect(Events.storedTypes(CartEvent)).toEqual(new Set(["ItemAdded", "ItemRemoved", "CartItemAdded"]))
+    expect(Events.eventTypes(CartEvent)).toEqual(new Set(["ItemAdded", "ItemRemoved"]))
+    // The declaration survives further annotations.
+    expect(Events.schemaVersion(CartEvent.annotations({ title: "Cart events" }), "ItemAdded")).toBe(3)
+  })
+
+  it("refuses a declaration that contradicts the Schema", () => {
+    const Union = Schema.Union(ItemAdded, ItemRemoved)
+    expect(() => Events.versioned(Union, { renamed: { Old: "Missing" } })).toThrow(/"Missing" is not an event type/)
+    expect(() => Events.versioned(Union, { renamed: { ItemRemoved: "ItemAdded" } })).toThrow(/still an event type/)
+    expect(() => Events.versioned(Union, { upcasts: { Missing: [Events.upcast(Schema.Struct({}), (v) => v)] } }))
+      .toThrow(/the upcasts of "Missing"/)
+    expect(() => Events.versioned(Schema.Unknown as never, {})).toThrow(/union of tagged schemas/)
+  })
+
+  it("never writes an older version", () => {
+    const step = Events.upcast(Schema.Struct({ price: Schema.Number }), (v1) => ({ priceCents: v1.price * 100 }))
+    expect(Either.isLeft(Schema.encodeEither(step)({ priceCents: 100 }))).toBe(true)
   })
 })
 

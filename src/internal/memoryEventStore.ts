@@ -37,6 +37,7 @@ interface StoredEvent {
   readonly actor: string
   readonly timestamp: number
   readonly metadata: string
+  readonly schemaVersion: number
 }
 
 interface StoredStream {
@@ -54,7 +55,8 @@ const toRecorded = (event: StoredEvent): RecordedEvent => ({
   data: JSON.parse(event.data),
   actor: event.actor,
   timestamp: new Date(event.timestamp),
-  metadata: JSON.parse(event.metadata)
+  metadata: JSON.parse(event.metadata),
+  schemaVersion: event.schemaVersion
 })
 
 export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeups, (wakeups) => {
@@ -133,6 +135,7 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
           data: event.data,
           actor: event.actor,
           metadata: event.metadata,
+          schemaVersion: event.schemaVersion,
           streamId: append.streamId,
           streamType: append.streamType,
           version: stream!.events.length + 1,

@@ -15,6 +15,7 @@ export interface PreparedEvent {
   readonly data: string
   readonly actor: string
   readonly metadata: string
+  readonly schemaVersion: number
   /** The data as given: what a store that keeps its own copy in JSON returns for it. */
   readonly dataValue: unknown
   readonly metadataValue: EventMetadata
@@ -71,7 +72,11 @@ export const prepareAppends = (
       ids.add(id)
       const actor = event.actor ?? context.actor
       if (typeof actor !== "string" || actor.length === 0) return invalid(`${where} has an empty actor`)
-      events.push({ id, type: event.type, data, actor, metadata, dataValue: event.data, metadataValue })
+      const schemaVersion = event.schemaVersion ?? 1
+      if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) {
+        return invalid(`${where} has the schema version ${String(schemaVersion)}, not a positive integer`)
+      }
+      events.push({ id, type: event.type, data, actor, metadata, schemaVersion, dataValue: event.data, metadataValue })
     }
     prepared.push({
       streamId: request.streamId,

@@ -473,6 +473,28 @@ export const eventStoreContract = <E>(name: string, storeLayer: Layer.Layer<Even
         })
       }))
 
+    it.effect("records the schema version of each event's data, 1 unless given", () =>
+      Effect.gen(function*() {
+        const streamId = newStreamId("versions")
+        const result = yield* append(streamId, ExpectedVersion.noStream, [
+          event("Plain"),
+          { type: "Evolved", data: {}, schemaVersion: 3 },
+          { type: "Evolved", data: {}, schemaVersion: 2 }
+        ])
+        expect(result.events.map((recorded) => recorded.schemaVersion)).toEqual([1, 3, 2])
+        expect((yield* readStream(streamId)).map((recorded) => recorded.schemaVersion)).toEqual([1, 3, 2])
+        const all = yield* readAllAfter(Position.start)
+        expect(all.filter((recorded) => recorded.streamId === streamId).map((recorded) => recorded.schemaVersion))
+          .toEqual([1, 3, 2])
+        for (const schemaVersion of [0, -1, 1.5, Number.NaN]) {
+          const refused = yield* Effect.flip(
+            append(newStreamId("bad-version"), ExpectedVersion.noStream, [{ type: "Evolved", data: {}, schemaVersion }])
+          )
+          expect(refused).toBeInstanceOf(Errors.InvalidAppendError)
+          expect(refused.message).toContain("schema version")
+        }
+      }))
+
     it.effect("keeps stream ids and data verbatim, whatever characters they hold", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore

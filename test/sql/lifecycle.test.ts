@@ -19,6 +19,13 @@ import { temporaryDatabase } from "../support/sqlite.js"
 
 const root = join(import.meta.dirname, "..", "..")
 
+/** The migrations a store runs on a fresh database, in order, as the migrator records them. */
+const allMigrations = [
+  { migration_id: 1, name: "protocol_tables" },
+  { migration_id: 2, name: "dead_letters" },
+  { migration_id: 4, name: "event_schema_versions" }
+]
+
 /** The tables of two stores prefixed "a" and "b", each with its own migration records. */
 const twoStoresTables = ["a", "b"].flatMap((prefix) =>
   ["entities", "events", "events_migrations", "projections", "projections_dead_letters"].map((table) =>
@@ -53,10 +60,7 @@ describe("SQLite migrations", () => {
       const database = new Database(filename, { readonly: true })
       const migrations = database.prepare(`SELECT migration_id, name FROM effect_eventsourcing_migrations`).all()
       database.close()
-      expect(migrations).toEqual([
-        { migration_id: 1, name: "protocol_tables" },
-        { migration_id: 2, name: "dead_letters" }
-      ])
+      expect(migrations).toEqual(allMigrations)
     }))
 
   it.live("upgrade tables written by an older protocol writer, keeping their rows", () =>
@@ -113,7 +117,7 @@ describe("SQLite migrations", () => {
     const positions = events.map((event) => event.position.sequence)
     expect(positions).toEqual([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
     const database = new Database(filename, { readonly: true })
-    expect(database.prepare(`SELECT count(*) AS count FROM effect_eventsourcing_migrations`).get()).toEqual({ count: 2 })
+    expect(database.prepare(`SELECT count(*) AS count FROM effect_eventsourcing_migrations`).get()).toEqual({ count: allMigrations.length })
     database.close()
   }, 120_000)
 })
@@ -149,10 +153,7 @@ describe.skipIf(skipPostgres)("PostgreSQL migrations", () => {
         await client.end()
         return result.rows
       })
-      expect(rows).toEqual([
-        { migration_id: 1, name: "protocol_tables" },
-        { migration_id: 2, name: "dead_letters" }
-      ])
+      expect(rows).toEqual(allMigrations)
       yield* dropSchema(schema)
     }))
 

@@ -91,7 +91,8 @@ export const recordedEvents = (
     data: event.dataValue,
     actor: event.actor,
     timestamp,
-    metadata: event.metadataValue
+    metadata: event.metadataValue,
+    schemaVersion: event.schemaVersion
   }))
 
 /** The result of one stream's part of an append. */

@@ -111,7 +111,7 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
   const lockSpace = `effect-eventsourcing ${tables.names.events}`
   const sequenceName = `${schemaOf(tables.names.events) === undefined ? "" : `${quote(schemaOf(tables.names.events)!)}.`}${sequence}`
   const columns = `e.entity_id, s.type, e.ordinal, e.position::text AS position, e.transaction_id::text AS transaction_id,
-    e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata`
+    e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata, e.schema_version`
 
   const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
@@ -166,7 +166,12 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
         reason TEXT NOT NULL,
         failed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         PRIMARY KEY (projection, event_id)
-      )`))
+      )`)),
+    // Rows written before this migration, or by a writer that does not know the column, were
+    // written in the first version of their event type's schema. (A constant default adds the
+    // column without rewriting the table.)
+    "4_event_schema_versions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS schema_version INTEGER NOT NULL DEFAULT 1`))
   }
 
   const exclusively: Dialect["exclusively"] = (migrate) =>
@@ -249,26 +254,28 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     const positionValue = position === undefined ? `nextval(${param(sequenceName)}::regclass)` : `${param(String(position))}::bigint`
     const column = <K extends keyof PreparedAppend["events"][number]>(key: K) =>
       `${param(append.events.map((event) => event[key]))}::text[]`
-    // Most appends give all their events one actor and one metadata: those go as one value.
-    const uniform = <K extends "actor" | "metadata">(key: K) => {
+    // Most appends give all their events one actor, one metadata and one schema version: those
+    // go as one value.
+    const uniform = <K extends "actor" | "metadata" | "schemaVersion">(key: K, name: string, type: string) => {
       const first = append.events[0]![key]
       return append.events.every((event) => event[key] === first)
-        ? { select: `${param(first)}::text`, unnest: "" }
-        : { select: `e.${key}`, unnest: `, ${column(key)}` }
+        ? { select: `${param(first)}::${type}`, unnest: "", alias: "" }
+        : { select: `e.${name}`, unnest: `, ${param(append.events.map((event) => event[key]))}::${type}[]`, alias: `, ${name}` }
     }
-    const actor = uniform("actor")
-    const metadata = uniform("metadata")
+    const actor = uniform("actor", "actor", "text")
+    const metadata = uniform("metadata", "metadata", "text")
+    const schemaVersion = uniform("schemaVersion", "schema_version", "integer")
     const query = `WITH stream AS (${stream}),
       position AS (SELECT ${positionValue} AS value FROM stream),
       inserted AS (
-        INSERT INTO ${events} (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata)
+        INSERT INTO ${events}
+          (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata, schema_version)
         SELECT ${param(append.streamId)}, e.name, e.details, ${actor.select}, ${now},
-          stream.version - ${param(append.events.length)} + e.ordinality, position.value, e.event_id, ${metadata.select}
+          stream.version - ${param(append.events.length)} + e.ordinality, position.value, e.event_id, ${metadata.select},
+          ${schemaVersion.select}
         FROM stream, position,
-          unnest(${column("type")}, ${column("data")}, ${column("id")}${actor.unnest}${metadata.unnest})
-            WITH ORDINALITY AS e(name, details, event_id${actor.unnest === "" ? "" : ", actor"}${
-      metadata.unnest === "" ? "" : ", metadata"
-    }, ordinality)
+          unnest(${column("type")}, ${column("data")}, ${column("id")}${actor.unnest}${metadata.unnest}${schemaVersion.unnest})
+            WITH ORDINALITY AS e(name, details, event_id${actor.alias}${metadata.alias}${schemaVersion.alias}, ordinality)
         RETURNING ordinal, position, transaction_id, timestamp
       )${
       notifying

@@ -21,6 +21,7 @@ export interface EventRow {
   readonly timestamp: number | string | null
   readonly event_id: string
   readonly metadata: string
+  readonly schema_version: number | string
 }
 
 const millisecondsPerDay = 86_400_000
@@ -55,7 +56,8 @@ export const toRecorded = (row: EventRow): Either.Either<RecordedEvent, EventDec
     data,
     actor: row.actor,
     timestamp: fromDays(row.timestamp),
-    metadata: (metadata ?? {}) as EventMetadata
+    metadata: (metadata ?? {}) as EventMetadata,
+    schemaVersion: Number(row.schema_version)
   })
 }
 

@@ -23,7 +23,7 @@ import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
 
-/** Rows per INSERT: nine values a row stays well under SQLite's limit of 32,766 bound values. */
+/** Rows per INSERT: at ten values a row, well under SQLite's limit of 32,766 bound values. */
 const rowsPerInsert = 1_000
 /** Values per `IN (...)` list. */
 const idsPerQuery = 500
@@ -69,7 +69,8 @@ export const withImmediateTransaction = <A, E, R>(
 export const make = (tables: Tables): Dialect => {
   const { entities, events, projections } = tables
   const columns =
-    `e.entity_id, s.type, e.ordinal, e.position, NULL AS transaction_id, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata`
+    `e.entity_id, s.type, e.ordinal, e.position, NULL AS transaction_id, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata,
+    e.schema_version`
 
   const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
@@ -125,7 +126,11 @@ export const make = (tables: Tables): Dialect => {
         reason TEXT NOT NULL,
         failed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         PRIMARY KEY (projection, event_id)
-      )`))
+      )`)),
+    // Rows written before this migration, or by a writer that does not know the column, were
+    // written in the first version of their event type's schema.
+    "4_event_schema_versions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`ALTER TABLE ${events} ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1`))
   }
 
   /** Moves one stream's version if the checks hold; no row when they do not. */
@@ -162,8 +167,9 @@ export const make = (tables: Tables): Dialect => {
       chunks(append.events.map((event, index) => ({ event, ordinal: versionBefore + index + 1 })), rowsPerInsert),
       (rows) =>
         run(
-          `INSERT INTO ${events} (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata)
-          VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+          `INSERT INTO ${events} (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata,
+            schema_version)
+          VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
           rows.flatMap(({ event, ordinal }) => [
             append.streamId,
             event.type,
@@ -173,7 +179,8 @@ export const make = (tables: Tables): Dialect => {
             ordinal,
             position,
             event.id,
-            event.metadata
+            event.metadata,
+            event.schemaVersion
           ])
         ),
       { discard: true }
