@@ -21,6 +21,8 @@
  * Events go through their stored form as they would in a store: the given events are encoded,
  * kept as JSON and decoded before they are folded, and decided events are compared as stored
  * (type and JSON data). So a check also proves that the events can be stored and read back.
+ * `givenStored` starts from events as a store holds them instead (type, JSON data, schema
+ * version), to check that what an older release stored still loads.
  *
  * @since 0.1.0
  */
@@ -28,9 +30,9 @@ import { AssertionError, deepStrictEqual } from "node:assert"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
-import * as Schema from "effect/Schema"
 import * as Decider from "./Decider.js"
 import * as Events from "./Events.js"
+import * as Position from "./Position.js"
 
 /**
  * @since 0.1.0
@@ -64,6 +66,12 @@ export interface When<State, Event extends { readonly _tag: string }, E, R> {
 export interface DeciderSpecification<State, Command, Event extends { readonly _tag: string }, E, R> {
   /** The events already in the stream, oldest first. */
   readonly given: (events: ReadonlyArray<Event>) => Given<State, Command, Event, E, R>
+  /**
+   * The events already in the stream as a store holds them, oldest first: type, JSON data and
+   * schema version. For checking that events an older release stored (in older versions or
+   * under former names, see `Events.versioned`) still load as they should.
+   */
+  readonly givenStored: (events: ReadonlyArray<Events.NewEvent>) => Given<State, Command, Event, E, R>
 }
 
 /**
@@ -76,76 +84,109 @@ export const decider = <State, Command, Event extends { readonly _tag: string },
   self: Decider.Decider<State, Command, Event, E, R>
 ): DeciderSpecification<State, Command, Event, E, R> => {
   const encode = Events.encoder(self.events, self.streamType)
-  /** Events in their stored form: type and JSON data, as the store would keep them. */
+  const decode = Events.decoder(self.events)
+  /** An event in its stored form, as the store would keep it. */
+  const encoded = (event: Event, which: string): Events.NewEvent =>
+    Either.match(encode(event), {
+      onLeft: (error) => {
+        throw new AssertionError({ message: `One of the ${which} events cannot be stored: ${error.message}` })
+      },
+      onRight: (encoded) => ({ ...encoded, data: JSON.parse(JSON.stringify(encoded.data)) as unknown })
+    })
+  /** Events in their stored form, as decided events are compared: type and JSON data. */
   const stored = (events: ReadonlyArray<Event>, which: string) =>
-    events.map((event) =>
-      Either.match(encode(event), {
-        onLeft: (error) => {
-          throw new AssertionError({ message: `One of the ${which} events cannot be stored: ${error.message}` })
-        },
-        onRight: (encoded) => ({ type: encoded.type, data: JSON.parse(JSON.stringify(encoded.data)) as unknown })
-      })
+    events.map((event) => {
+      const { data, type } = encoded(event, which)
+      return { type, data }
+    })
+  /** Events in their stored form as loading them from a store gives them back: decoded. */
+  const loaded = (events: ReadonlyArray<Events.NewEvent>, which: string): ReadonlyArray<Event> =>
+    events.map((event, index) =>
+      Either.match(
+        decode({
+          id: `given-${index + 1}`,
+          streamId: "given",
+          streamType: self.streamType,
+          version: index + 1,
+          position: Position.start,
+          type: event.type,
+          data: JSON.parse(JSON.stringify(event.data)),
+          actor: event.actor ?? "system",
+          timestamp: new Date(0),
+          metadata: event.metadata ?? {},
+          schemaVersion: event.schemaVersion ?? 1
+        }),
+        {
+          onLeft: (error) => {
+            throw new AssertionError({ message: `One of the ${which} events cannot be loaded: ${error.message}` })
+          },
+          onRight: (recorded) => recorded.data
+        }
+      )
     )
   /** Events as loading them from a store gives them back: stored, then decoded. */
   const reloaded = (events: ReadonlyArray<Event>, which: string): ReadonlyArray<Event> =>
-    stored(events, which).map((event) => Schema.decodeUnknownSync(self.events)({ ...event.data as object, _tag: event.type }))
+    loaded(events.map((event) => encoded(event, which)), which)
+
+  const specification = (history: () => ReadonlyArray<Event>): Given<State, Command, Event, E, R> => ({
+    when: (command) => {
+      const given = Effect.sync(() => Decider.fold(self, history()))
+      const decided = Effect.flatMap(given, (state) => Effect.either(Decider.decide(self, command, state)))
+      const succeeded = (what: string) =>
+        Effect.flatMap(decided, (outcome) =>
+          Either.isRight(outcome)
+            ? Effect.succeed(outcome.right)
+            : Effect.die(
+              new AssertionError({
+                message: `Expected ${what}, but the command failed with ${describe(outcome.left)}`,
+                actual: outcome.left
+              })
+            ))
+      return {
+        thenEvents: (expected) =>
+          Effect.flatMap(succeeded("events"), (events) =>
+            Effect.sync(() =>
+              deepStrictEqual(
+                stored(events, "decided"),
+                stored(expected, "expected"),
+                "The command decided other events than expected"
+              )
+            )),
+        thenState: (expected) =>
+          Effect.flatMap(Effect.zip(given, succeeded("a state")), ([state, events]) =>
+            Effect.sync(() =>
+              deepStrictEqual(
+                Decider.fold(self, reloaded(events, "decided"), state),
+                expected,
+                "The state after the command is not the expected state"
+              )
+            )),
+        thenFails: (expected) =>
+          Effect.flatMap(decided, (outcome) =>
+            Effect.sync(() => {
+              if (Either.isRight(outcome)) {
+                throw new AssertionError({
+                  message: `Expected the command to fail, but it decided ${
+                    outcome.right.length === 0 ? "no events" : JSON.stringify(stored(outcome.right, "decided"))
+                  }`
+                })
+              }
+              const error = outcome.left
+              if (typeof expected === "function") {
+                if ((expected as (error: E) => boolean | void)(error) === false) {
+                  throw new AssertionError({ message: `The command failed with an unexpected error: ${describe(error)}` })
+                }
+              } else if (!Equal.equals(error, expected)) {
+                deepStrictEqual(fields(error), fields(expected), "The command failed with another error than expected")
+              }
+            }))
+      }
+    }
+  })
 
   return {
-    given: (history) => ({
-      when: (command) => {
-        const given = Effect.sync(() => Decider.fold(self, reloaded(history, "given")))
-        const decided = Effect.flatMap(given, (state) => Effect.either(Decider.decide(self, command, state)))
-        const succeeded = (what: string) =>
-          Effect.flatMap(decided, (outcome) =>
-            Either.isRight(outcome)
-              ? Effect.succeed(outcome.right)
-              : Effect.die(
-                new AssertionError({
-                  message: `Expected ${what}, but the command failed with ${describe(outcome.left)}`,
-                  actual: outcome.left
-                })
-              ))
-        return {
-          thenEvents: (expected) =>
-            Effect.flatMap(succeeded("events"), (events) =>
-              Effect.sync(() =>
-                deepStrictEqual(
-                  stored(events, "decided"),
-                  stored(expected, "expected"),
-                  "The command decided other events than expected"
-                )
-              )),
-          thenState: (expected) =>
-            Effect.flatMap(Effect.zip(given, succeeded("a state")), ([state, events]) =>
-              Effect.sync(() =>
-                deepStrictEqual(
-                  Decider.fold(self, reloaded(events, "decided"), state),
-                  expected,
-                  "The state after the command is not the expected state"
-                )
-              )),
-          thenFails: (expected) =>
-            Effect.flatMap(decided, (outcome) =>
-              Effect.sync(() => {
-                if (Either.isRight(outcome)) {
-                  throw new AssertionError({
-                    message: `Expected the command to fail, but it decided ${
-                      outcome.right.length === 0 ? "no events" : JSON.stringify(stored(outcome.right, "decided"))
-                    }`
-                  })
-                }
-                const error = outcome.left
-                if (typeof expected === "function") {
-                  if ((expected as (error: E) => boolean | void)(error) === false) {
-                    throw new AssertionError({ message: `The command failed with an unexpected error: ${describe(error)}` })
-                  }
-                } else if (!Equal.equals(error, expected)) {
-                  deepStrictEqual(fields(error), fields(expected), "The command failed with another error than expected")
-                }
-              }))
-        }
-      }
-    })
+    given: (events) => specification(() => reloaded(events, "given")),
+    givenStored: (events) => specification(() => loaded(events, "given"))
   }
 }
 

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { AssertionError } from "node:assert"
 import { Cause, Data, Effect, Exit, Option, Schema } from "effect"
-import { Decider, Testing } from "effect-eventsourcing"
+import { Decider, Events, Testing } from "effect-eventsourcing"
 
 const Switched = Schema.TaggedStruct("Switched", { on: Schema.Boolean })
 class AlreadyOn extends Data.TaggedError("AlreadyOn")<{ readonly since: number }> {}
 
-const light = Testing.decider(Decider.make({
+const lightDecider = Decider.make({
   streamType: "light",
   events: Switched,
   initialState: { on: false, switches: 0 },
@@ -17,7 +17,8 @@ const light = Testing.decider(Decider.make({
       ? [Switched.make({ on: command === "on" })]
       : [],
   evolve: (state, event) => ({ on: event.on, switches: state.switches + 1 })
-}))
+})
+const light = Testing.decider(lightDecider)
 
 /** The assertion failure an expectation died with, or `undefined` if it held. */
 const failure = <E>(check: Effect.Effect<void, E>) =>
@@ -72,5 +73,27 @@ describe("Testing.decider", () => {
 
       const refused = yield* failure(light.given([Switched.make({ on: true })]).when("on").thenFails(() => false))
       expect(refused).toBeInstanceOf(AssertionError)
+    }))
+
+  it.effect("loads given events as an older release stored them, through the Schema's evolution", () =>
+    Effect.gen(function*() {
+      // Version 1 of "Switched" was "Toggled" with a state of "up" or "down".
+      const Evolved = Events.versioned(Switched, {
+        renamed: { Toggled: "Switched" },
+        upcasts: {
+          Switched: [Events.upcast(Schema.Struct({ state: Schema.Literal("up", "down") }), (v1) => ({ on: v1.state === "up" }))]
+        }
+      })
+      const evolved = Testing.decider(Decider.make({ ...lightDecider, events: Evolved }))
+      yield* evolved.givenStored([{ type: "Toggled", data: { state: "up" } }]).when("on").thenFails(new AlreadyOn({ since: 1 }))
+      yield* evolved.givenStored([
+        { type: "Toggled", data: { state: "up" } },
+        { type: "Switched", data: { on: false }, schemaVersion: 2 }
+      ]).when("on").thenState({ on: true, switches: 3 })
+      // Events given in the current form go through the current version.
+      yield* evolved.given([Switched.make({ on: true })]).when("off").thenState({ on: false, switches: 2 })
+      const unreadable = yield* failure(evolved.givenStored([{ type: "Toggled", data: { state: "sideways" } }]).when("on").thenEvents([]))
+      expect(String(unreadable)).toContain("given events cannot be loaded")
+      expect(String(unreadable)).toContain("reading version 1 as version 2")
     }))
 })
