@@ -27,6 +27,9 @@ export * as EventStore from "./EventStore.js"
 export * as ExpectedVersion from "./ExpectedVersion.js"
 
 /** @since 0.1.0 */
+export * as History from "./History.js"
+
+/** @since 0.1.0 */
 export * as Metadata from "./Metadata.js"
 
 /** @since 0.1.0 */
