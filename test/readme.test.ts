@@ -40,6 +40,15 @@ describe("README", () => {
     expect(codeBlockAfter("Projections")).toBe(readFileSync(join(root, "test/readme/projection.test.ts"), "utf8"))
   })
 
+  it("shows the long-lived systems examples as they are in test/readme/", () => {
+    expect(codeBlockAfter("Long-lived systems", "### Changing events safely")).toBe(
+      readFileSync(join(root, "test/readme/evolution.test.ts"), "utf8")
+    )
+    expect(codeBlockAfter("Long-lived systems", "### Temporal queries and the audit trail")).toBe(
+      readFileSync(join(root, "test/readme/history.test.ts"), "utf8")
+    )
+  })
+
   it("gives the two quick-start commands", () => {
     expect(readme).toContain("```sh\nnpm ci && npm start\n```")
     expect(readme).toContain("```sh\nnpm ci && npm test\n```")
