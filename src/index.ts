@@ -18,6 +18,9 @@ export * as Decider from "./Decider.js"
 export * as Errors from "./Errors.js"
 
 /** @since 0.1.0 */
+export * as EventCatalog from "./EventCatalog.js"
+
+/** @since 0.1.0 */
 export * as Events from "./Events.js"
 
 /** @since 0.1.0 */

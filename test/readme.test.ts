@@ -47,6 +47,9 @@ describe("README", () => {
     expect(codeBlockAfter("Long-lived systems", "### Temporal queries and the audit trail")).toBe(
       readFileSync(join(root, "test/readme/history.test.ts"), "utf8")
     )
+    expect(codeBlockAfter("Long-lived systems", "### The event catalog")).toBe(
+      readFileSync(join(root, "test/readme/catalog.test.ts"), "utf8")
+    )
   })
 
   it("gives the two quick-start commands", () => {

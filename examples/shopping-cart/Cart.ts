@@ -75,18 +75,24 @@ export const CartCreated = Schema.TaggedStruct("CartCreated", {
   tenantId: Schema.String,
   cartId: Schema.String,
   currency: Schema.String
+}).annotations({ description: "A customer opened a cart; every price in it is in this currency." })
+export const ItemAddedToCart = Schema.TaggedStruct("ItemAddedToCart", { item: CartItem }).annotations({
+  description: "An item was put in an open cart, or more of an item already in it (same SKU)."
 })
-export const ItemAddedToCart = Schema.TaggedStruct("ItemAddedToCart", { item: CartItem })
 export const ItemRemovedFromCart = Schema.TaggedStruct("ItemRemovedFromCart", {
   sku: Schema.String,
   quantity: Schema.Int
+}).annotations({ description: "Some or all of an item's quantity was taken out of an open cart." })
+export const CartEmptied = Schema.TaggedStruct("CartEmptied", {}).annotations({
+  description: "Every item was taken out of an open cart at once."
 })
-export const CartEmptied = Schema.TaggedStruct("CartEmptied", {})
 export const CartCheckedOut = Schema.TaggedStruct("CartCheckedOut", {
   orderId: Schema.String,
   total: Schema.Finite
+}).annotations({ description: "The customer ordered the cart's items: the cart is closed, with its total." })
+export const CartCancelled = Schema.TaggedStruct("CartCancelled", { reason: Schema.String }).annotations({
+  description: "The cart was abandoned; it is closed and can no longer change."
 })
-export const CartCancelled = Schema.TaggedStruct("CartCancelled", { reason: Schema.String })
 
 export const CartEvent = Schema.Union(
   CartCreated,
