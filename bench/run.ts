@@ -12,6 +12,7 @@ import * as Append from "./scenarios/append.js"
 import * as Latency from "./scenarios/latency.js"
 import * as Memory from "./scenarios/memory.js"
 import * as Read from "./scenarios/read.js"
+import * as Snapshots from "./scenarios/snapshots.js"
 import { seed } from "./seed.js"
 import type { Backend, Result } from "./support.js"
 import { environment } from "./support.js"
@@ -30,8 +31,26 @@ const output = (() => {
 })()
 
 const sizes = quick
-  ? { appends: 400, rounds: 1, hot: 80, catchUp: 20_000, latency: 100, load: 10_000, memory: [20_000, 80_000] }
-  : { appends: 4_000, rounds: 2, hot: 400, catchUp: 200_000, latency: 1_000, load: 10_000, memory: [250_000, 1_000_000] }
+  ? {
+    appends: 400,
+    rounds: 1,
+    hot: 80,
+    catchUp: 20_000,
+    latency: 100,
+    load: 10_000,
+    memory: [20_000, 80_000],
+    snapshots: { lengths: [1_000, 10_000], rounds: 3 }
+  }
+  : {
+    appends: 4_000,
+    rounds: 2,
+    hot: 400,
+    catchUp: 200_000,
+    latency: 1_000,
+    load: 10_000,
+    memory: [250_000, 1_000_000],
+    snapshots: { lengths: [1_000, 10_000, 50_000], rounds: 5 }
+  }
 
 const main = async () => {
   const startedAt = new Date()
@@ -71,6 +90,7 @@ const main = async () => {
         }
         if (wanted(4)) report(await Append.hotStream(env, backend, runtime, { appends: sizes.hot }))
         if (wanted(7)) report(await Read.load(backend, runtime, { pool: env.pool, sqlite: env.sqlite, schema: env.schema }, sizes.load))
+        if (wanted(9)) (await Snapshots.loadWithSnapshots(backend, env, sizes.snapshots)).forEach(report)
       } finally {
         await runtime.dispose()
       }

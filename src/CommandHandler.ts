@@ -17,6 +17,9 @@
  * A retried command runs `decide` again on the fresh state, so an effectful `decide` should be
  * safe to repeat.
  *
+ * With `snapshots` (see `Snapshot`), loads start from the latest usable snapshot of the stream
+ * and read only the events after it, and new snapshots are written in the background.
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -30,10 +33,14 @@ import * as Events from "./Events.js"
 import type { AppendRequest } from "./EventStore.js"
 import { EventStore } from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
+import type { Folded } from "./internal/loading.js"
 import { foldStream } from "./internal/loading.js"
+import * as Snapshotting from "./internal/snapshots.js"
 import * as Position from "./Position.js"
 import type * as Projection from "./Projection.js"
 import { ProjectionStore } from "./ProjectionStore.js"
+import type * as Snapshot from "./Snapshot.js"
+import type { SnapshotStore } from "./SnapshotStore.js"
 
 /**
  * @since 0.1.0
@@ -52,6 +59,19 @@ export interface Options {
    * other processes (or other handlers) still race, and lose with `ConcurrencyError`.
    */
   readonly queuePerStream?: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SnapshotOptions<State> {
+  /**
+   * Snapshots of the state, made by `Snapshot.make`: loads start from the latest usable one, and
+   * new ones are written in the background when its policy says so. Needs a `SnapshotStore`,
+   * which every store layer provides.
+   */
+  readonly snapshots: Snapshot.Snapshots<State>
 }
 
 /**
@@ -126,33 +146,61 @@ export type LoadError = StreamTypeMismatchError | EventDecodeError | EventStoreE
 export type HandleError = LoadError | AppendError | EventEncodeError
 
 /**
+ * A command handler. `LR` is what loading needs besides the `EventStore`: the `SnapshotStore`
+ * when the handler has snapshots.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface CommandHandler<State, Command, Event extends { readonly _tag: string }, E, R> {
+export interface CommandHandler<State, Command, Event extends { readonly _tag: string }, E, R, LR = never> {
   readonly decider: Decider.Decider<State, Command, Event, any, any>
   /** Loads a stream and folds it into the decider's state. */
-  readonly load: (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore>
+  readonly load: (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore | LR>
   /** Handles one command on one stream. */
   readonly handle: (
     streamId: string,
     command: Command
-  ) => Effect.Effect<Result<State, Event>, E | HandleError, R | EventStore>
+  ) => Effect.Effect<Result<State, Event>, E | HandleError, R | EventStore | LR>
+}
+
+/** The loader of a decider's streams, through snapshots when it has them. */
+const loader = <State, Event extends { readonly _tag: string }>(
+  decider: Decider.Decider<State, any, Event, any, any>,
+  snapshots: Snapshot.Snapshots<State> | undefined
+): {
+  readonly load: (streamId: string) => Effect.Effect<Snapshotting.Load<State>, LoadError, EventStore | SnapshotStore>
+  readonly handled: (streamId: string, folded: Folded<State>, from: number) => Effect.Effect<void, never, SnapshotStore>
+} => {
+  if (snapshots !== undefined) return Snapshotting.make(decider, snapshots)
+  const fold = foldStream(decider)
+  const from: Loaded<State> = { state: decider.initialState, version: 0, position: Position.start }
+  return {
+    load: (streamId) => Effect.map(fold(streamId, { from }), (loaded) => ({ loaded, from: 0 })),
+    handled: () => Effect.void
+  }
 }
 
 /**
  * Loads a stream through a decider: reads its events, checks the stream type, decodes and
- * folds them.
+ * folds them. With `snapshots`, it starts from the stream's latest usable snapshot and reads
+ * only the events after it (and writes a snapshot in the background if the policy says so).
  *
  * @since 0.1.0
  * @category loading
  */
-export const load = <State, Event extends { readonly _tag: string }>(
+export function load<State, Event extends { readonly _tag: string }>(
   decider: Decider.Decider<State, any, Event, any, any>
-): (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore> => {
-  const fold = foldStream(decider)
-  const start: Loaded<State> = { state: decider.initialState, version: 0, position: Position.start }
-  return (streamId) => fold(streamId, { from: start })
+): (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore>
+export function load<State, Event extends { readonly _tag: string }>(
+  decider: Decider.Decider<State, any, Event, any, any>,
+  options: SnapshotOptions<State>
+): (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore | SnapshotStore>
+export function load<State, Event extends { readonly _tag: string }>(
+  decider: Decider.Decider<State, any, Event, any, any>,
+  options?: SnapshotOptions<State>
+): (streamId: string) => Effect.Effect<Loaded<State>, LoadError, EventStore | SnapshotStore> {
+  const { load } = loader(decider, options?.snapshots)
+  return (streamId) => Effect.map(load(streamId), ({ loaded }) => loaded)
 }
 
 /**
@@ -161,19 +209,27 @@ export const load = <State, Event extends { readonly _tag: string }>(
  * @since 0.1.0
  * @category constructors
  */
+export function make<State, Command, Event extends { readonly _tag: string }, E, R, IE, IR>(
+  decider: Decider.Decider<State, Command, Event, E, R>,
+  options: InlineOptions<IE, IR> & SnapshotOptions<State>
+): CommandHandler<State, Command, Event, E | IE, R | IR | ProjectionStore, SnapshotStore>
 export function make<State, Command, Event extends { readonly _tag: string }, E, R>(
   decider: Decider.Decider<State, Command, Event, E, R>,
-  options?: Options
-): CommandHandler<State, Command, Event, E, R>
+  options: Options & SnapshotOptions<State>
+): CommandHandler<State, Command, Event, E, R, SnapshotStore>
 export function make<State, Command, Event extends { readonly _tag: string }, E, R, IE, IR>(
   decider: Decider.Decider<State, Command, Event, E, R>,
   options: InlineOptions<IE, IR>
 ): CommandHandler<State, Command, Event, E | IE, R | IR | ProjectionStore>
 export function make<State, Command, Event extends { readonly _tag: string }, E, R>(
   decider: Decider.Decider<State, Command, Event, E, R>,
-  options?: Options | InlineOptions<unknown, unknown>
-): CommandHandler<State, Command, Event, unknown, unknown> {
-  const loadStream = load(decider)
+  options?: Options
+): CommandHandler<State, Command, Event, E, R>
+export function make<State, Command, Event extends { readonly _tag: string }, E, R>(
+  decider: Decider.Decider<State, Command, Event, E, R>,
+  options?: (Options | InlineOptions<unknown, unknown>) & Partial<SnapshotOptions<State>>
+): CommandHandler<State, Command, Event, unknown, unknown, unknown> {
+  const { handled, load: loadStream } = loader(decider, options?.snapshots)
   const encode = Events.encoder(decider.events, decider.streamType)
   const retry = options?.retry ?? defaultRetry
   const inline = options !== undefined && "inline" in options ? options.inline.map(inlineRunner) : []
@@ -199,9 +255,10 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
 
   const attempt = (streamId: string, command: Command) =>
     Effect.gen(function*() {
-      const loaded = yield* loadStream(streamId)
+      const { from, loaded } = yield* loadStream(streamId)
       const decided = yield* Decider.decide(decider, command, loaded.state)
       if (decided.length === 0) {
+        yield* handled(streamId, loaded, from)
         return { events: [], ...loaded }
       }
       const newEvents = yield* Effect.forEach(decided, (event) => encode(event))
@@ -211,12 +268,14 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
         expectedVersion: ExpectedVersion.exact(loaded.version),
         events: newEvents
       })
-      return {
+      const result = {
         events: appended.events.map((recorded, index) => ({ ...recorded, data: decided[index]! })),
         state: Decider.fold(decider, decided, loaded.state),
         version: appended.version,
         position: appended.position
       }
+      yield* handled(streamId, result, from)
+      return result
     })
 
   const queued = options?.queuePerStream === false ? undefined : streamQueues()
@@ -236,7 +295,7 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
 
   return {
     decider,
-    load: loadStream,
+    load: (streamId) => Effect.map(loadStream(streamId), ({ loaded }) => loaded),
     handle: queued === undefined ? handle : (streamId, command) => queued(streamId, handle(streamId, command))
   }
 }

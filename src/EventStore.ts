@@ -22,6 +22,7 @@ import * as ReadOptions from "./internal/readOptions.js"
 import * as Subscription from "./internal/subscription.js"
 import type { Position } from "./Position.js"
 import * as ProjectionStore from "./ProjectionStore.js"
+import * as SnapshotStore from "./SnapshotStore.js"
 
 /**
  * Events to append to one stream.
@@ -199,13 +200,11 @@ export const EventStore: Context.Tag<EventStore, EventStore> = Context.GenericTa
 export const makeMemory: Effect.Effect<EventStore> = MemoryEventStore.make
 
 /**
- * The in-memory event store as a layer, with checkpoints for projections in memory too; every
- * build of the layer starts empty.
+ * The in-memory event store as a layer, with checkpoints for projections and snapshots in memory
+ * too; every build of the layer starts empty.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<EventStore | ProjectionStore.ProjectionStore> = Layer.merge(
-  Layer.effect(EventStore, makeMemory),
-  ProjectionStore.layerMemory
-)
+export const layerMemory: Layer.Layer<EventStore | ProjectionStore.ProjectionStore | SnapshotStore.SnapshotStore> =
+  Layer.mergeAll(Layer.effect(EventStore, makeMemory), ProjectionStore.layerMemory, SnapshotStore.layerMemory)

@@ -29,11 +29,13 @@ import * as Redacted from "effect/Redacted"
 import type { EventStoreError } from "./Errors.js"
 import { EventStore } from "./EventStore.js"
 import { ProjectionStore } from "./ProjectionStore.js"
+import { SnapshotStore } from "./SnapshotStore.js"
 import { failingAs } from "./internal/sql/layers.js"
 import * as Listener from "./internal/sql/pgListener.js"
 import * as PgSession from "./internal/sql/pgSession.js"
 import * as Internal from "./internal/sql/sqlEventStore.js"
 import * as SqlProjectionStore from "./internal/sql/sqlProjectionStore.js"
+import * as SqlSnapshotStore from "./internal/sql/sqlSnapshotStore.js"
 import * as Tables from "./internal/sql/tables.js"
 import type * as SqlEventStore from "./SqlEventStore.js"
 
@@ -74,10 +76,10 @@ export const configFromEnv: Config.Config.Wrap<Options> = {
  */
 export const layer = (
   options: Options
-): Layer.Layer<EventStore | ProjectionStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError> => {
+): Layer.Layer<EventStore | ProjectionStore | SnapshotStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError> => {
   const url = typeof options.url === "string" ? options.url : Redacted.value(options.url)
   const applicationName = options.applicationName ?? "effect-eventsourcing"
-  return Layer.merge(
+  return Layer.mergeAll(
     Layer.scoped(
       EventStore,
       Internal.make(
@@ -95,7 +97,8 @@ export const layer = (
         // The projection locks of this process on a session of their own, outside the pool.
         lockSession: PgSession.lockSession(url, `${applicationName}-locks`)
       })
-    )
+    ),
+    Layer.effect(SnapshotStore, SqlSnapshotStore.make(Tables.make(options.tables)))
   ).pipe(
     Layer.provideMerge(
       PgClient.layer({
@@ -118,7 +121,7 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<Options> = configFromEnv
 ): Layer.Layer<
-  EventStore | ProjectionStore | SqlClient.SqlClient | PgClient.PgClient,
+  EventStore | ProjectionStore | SnapshotStore | SqlClient.SqlClient | PgClient.PgClient,
   EventStoreError | ConfigError.ConfigError
 > =>
   Layer.unwrapEffect(Config.map(Config.unwrap(config), layer))

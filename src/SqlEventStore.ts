@@ -35,6 +35,8 @@ import { EventStore } from "./EventStore.js"
 import { ProjectionStore } from "./ProjectionStore.js"
 import * as Internal from "./internal/sql/sqlEventStore.js"
 import * as SqlProjectionStore from "./internal/sql/sqlProjectionStore.js"
+import * as SqlSnapshotStore from "./internal/sql/sqlSnapshotStore.js"
+import { SnapshotStore } from "./SnapshotStore.js"
 import * as Tables from "./internal/sql/tables.js"
 
 /**
@@ -48,12 +50,18 @@ export interface TableNames {
   readonly entities: string
   readonly events: string
   readonly projections: string
+  /**
+   * The snapshots of streams' states (see `SnapshotStore`). Unless named, it sits beside the
+   * events table: `snapshots`, or `<events>_snapshots` when the events table has another name.
+   */
+  readonly snapshots: string
   /** The table that records which of the library's migrations have run. */
   readonly migrations: string
 }
 
 /**
- * The protocol's names, and `effect_eventsourcing_migrations` for the migrations.
+ * The protocol's names, `snapshots` for snapshots and `effect_eventsourcing_migrations` for the
+ * migrations.
  *
  * @since 0.1.0
  * @category constants
@@ -80,16 +88,17 @@ export const make = (
 ): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient | Scope.Scope> => Internal.make(options)
 
 /**
- * The store, and the projection store that keeps checkpoints in the same database, as a layer
- * over a `SqlClient` layer.
+ * The store, with the projection store that keeps checkpoints and the snapshot store in the same
+ * database, as a layer over a `SqlClient` layer.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   options?: Options
-): Layer.Layer<EventStore | ProjectionStore, EventStoreError, SqlClient.SqlClient> =>
-  Layer.merge(
+): Layer.Layer<EventStore | ProjectionStore | SnapshotStore, EventStoreError, SqlClient.SqlClient> =>
+  Layer.mergeAll(
     Layer.scoped(EventStore, make(options)),
-    Layer.scoped(ProjectionStore, SqlProjectionStore.make(Tables.make(options?.tables)))
+    Layer.scoped(ProjectionStore, SqlProjectionStore.make(Tables.make(options?.tables))),
+    Layer.effect(SnapshotStore, SqlSnapshotStore.make(Tables.make(options?.tables)))
   )

@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import type { EventStoreError } from "./Errors.js"
 import type { EventStore } from "./EventStore.js"
 import type { ProjectionStore } from "./ProjectionStore.js"
+import type { SnapshotStore } from "./SnapshotStore.js"
 import { failingAs } from "./internal/sql/layers.js"
 import * as SqlEventStore from "./SqlEventStore.js"
 
@@ -40,7 +41,10 @@ export interface Options extends SqlEventStore.Options {
  */
 export const layer = (
   options: Options
-): Layer.Layer<EventStore | ProjectionStore | SqlClient.SqlClient | SqliteClient.SqliteClient, EventStoreError> =>
+): Layer.Layer<
+  EventStore | ProjectionStore | SnapshotStore | SqlClient.SqlClient | SqliteClient.SqliteClient,
+  EventStoreError
+> =>
   SqlEventStore.layer(options).pipe(
     Layer.provideMerge(SqliteClient.layer({ filename: options.filename })),
     // Opening the file throws (a defect) when its directory is missing or it is not a database.
@@ -57,6 +61,6 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
 ): Layer.Layer<
-  EventStore | ProjectionStore | SqlClient.SqlClient | SqliteClient.SqliteClient,
+  EventStore | ProjectionStore | SnapshotStore | SqlClient.SqlClient | SqliteClient.SqliteClient,
   EventStoreError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Config.map(Config.unwrap(config), layer))

@@ -45,4 +45,10 @@ export * as Projection from "./Projection.js"
 export * as ProjectionStore from "./ProjectionStore.js"
 
 /** @since 0.1.0 */
+export * as Snapshot from "./Snapshot.js"
+
+/** @since 0.1.0 */
+export * as SnapshotStore from "./SnapshotStore.js"
+
+/** @since 0.1.0 */
 export * as Testing from "./Testing.js"

@@ -37,7 +37,8 @@ describe.skipIf(skipPostgres)("PostgreSQL", () => {
         "entities",
         "events",
         "projections",
-        "projections_dead_letters"
+        "projections_dead_letters",
+        "snapshots"
       ])
     }))
 })

@@ -13,7 +13,13 @@ describe("SqliteEventStore", () => {
   it.live("uses the table names it is given", () =>
     Effect.gen(function*() {
       const filename = temporaryDatabase()
-      const tables = { entities: "es_streams", events: "es_events", projections: "es_checkpoints", migrations: "es_migrations" }
+      const tables = {
+        entities: "es_streams",
+        events: "es_events",
+        projections: "es_checkpoints",
+        snapshots: "es_snapshots",
+        migrations: "es_migrations"
+      }
       yield* Effect.flatMap(EventStore.EventStore, (store) =>
         store.append({
           streamId: "named",

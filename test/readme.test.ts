@@ -44,6 +44,9 @@ describe("README", () => {
     expect(codeBlockAfter("Long-lived systems", "### Changing events safely")).toBe(
       readFileSync(join(root, "test/readme/evolution.test.ts"), "utf8")
     )
+    expect(codeBlockAfter("Long-lived systems", "### Snapshots")).toBe(
+      readFileSync(join(root, "test/readme/snapshots.test.ts"), "utf8")
+    )
     expect(codeBlockAfter("Long-lived systems", "### Temporal queries and the audit trail")).toBe(
       readFileSync(join(root, "test/readme/history.test.ts"), "utf8")
     )

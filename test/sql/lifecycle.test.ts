@@ -23,12 +23,13 @@ const root = join(import.meta.dirname, "..", "..")
 const allMigrations = [
   { migration_id: 1, name: "protocol_tables" },
   { migration_id: 2, name: "dead_letters" },
-  { migration_id: 4, name: "event_schema_versions" }
+  { migration_id: 3, name: "event_schema_versions" },
+  { migration_id: 4, name: "snapshots" }
 ]
 
 /** The tables of two stores prefixed "a" and "b", each with its own migration records. */
 const twoStoresTables = ["a", "b"].flatMap((prefix) =>
-  ["entities", "events", "events_migrations", "projections", "projections_dead_letters"].map((table) =>
+  ["entities", "events", "events_migrations", "events_snapshots", "projections", "projections_dead_letters"].map((table) =>
     `${prefix}_${table}`
   )
 )

@@ -5,7 +5,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import Database from "better-sqlite3"
 import { Effect, Layer } from "effect"
-import type { EventStore, ProjectionStore } from "effect-eventsourcing"
+import type { EventStore, ProjectionStore, SnapshotStore } from "effect-eventsourcing"
 import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
 import { isolatedLayer, isolatedSchema, rawConnection, skipPostgres } from "./postgres.js"
 import { temporaryDatabase } from "./sqlite.js"
@@ -14,7 +14,10 @@ export interface Backend {
   readonly name: string
   readonly skip: boolean
   /** The store and its SqlClient, on tables of this test file's own. */
-  readonly layer: Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient, unknown>
+  readonly layer: Layer.Layer<
+    EventStore.EventStore | ProjectionStore.ProjectionStore | SnapshotStore.SnapshotStore | SqlClient.SqlClient,
+    unknown
+  >
   /** A table of this test file (a protocol table, or one the test makes) as SQL must name it. */
   readonly table: (name: string) => string
   /** Runs plain SQL on a connection of its own, outside the library. */

@@ -31,6 +31,7 @@ export const tablesIn = (schema: string): SqlEventStore.TableNames => ({
   entities: `${schema}.entities`,
   events: `${schema}.events`,
   projections: `${schema}.projections`,
+  snapshots: `${schema}.snapshots`,
   migrations: `${schema}.effect_eventsourcing_migrations`
 })
 

@@ -170,8 +170,21 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     // Rows written before this migration, or by a writer that does not know the column, were
     // written in the first version of their event type's schema. (A constant default adds the
     // column without rewriting the table.)
-    "4_event_schema_versions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS schema_version INTEGER NOT NULL DEFAULT 1`))
+    "3_event_schema_versions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS schema_version INTEGER NOT NULL DEFAULT 1`)),
+    // One row per snapshot, not one per stream: a read as of an older version can start from an
+    // older snapshot, and processes that fold with different state schemas (a rolling deploy)
+    // keep their own snapshots instead of overwriting each other's.
+    "4_snapshots": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.snapshots} (
+        stream_id TEXT NOT NULL,
+        stream_type TEXT NOT NULL,
+        version INT NOT NULL,
+        schema_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (stream_id, schema_id, version)
+      )`))
   }
 
   const exclusively: Dialect["exclusively"] = (migrate) =>

@@ -128,9 +128,31 @@ export const make = (tables: Tables): Dialect => {
         PRIMARY KEY (projection, event_id)
       )`)),
     // Rows written before this migration, or by a writer that does not know the column, were
-    // written in the first version of their event type's schema.
-    "4_event_schema_versions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`ALTER TABLE ${events} ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1`))
+    // written in the first version of their event type's schema. A table another implementation
+    // created may have the column already.
+    "3_event_schema_versions": Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const present = yield* sql.unsafe<{ name: string }>(
+        `SELECT name FROM pragma_table_info(?) WHERE name = 'schema_version'`,
+        [tables.names.events]
+      )
+      if (present.length === 0) {
+        yield* sql.unsafe(`ALTER TABLE ${events} ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1`)
+      }
+    }),
+    // One row per snapshot, not one per stream: a read as of an older version can start from an
+    // older snapshot, and processes that fold with different state schemas (a rolling deploy)
+    // keep their own snapshots instead of overwriting each other's.
+    "4_snapshots": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.snapshots} (
+        stream_id TEXT NOT NULL,
+        stream_type TEXT NOT NULL,
+        version INT NOT NULL,
+        schema_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (stream_id, schema_id, version)
+      )`))
   }
 
   /** Moves one stream's version if the checks hold; no row when they do not. */

@@ -5,6 +5,7 @@ export interface TableNames {
   readonly entities: string
   readonly events: string
   readonly projections: string
+  readonly snapshots: string
   readonly migrations: string
 }
 
@@ -12,6 +13,7 @@ export const defaultTableNames: TableNames = {
   entities: "entities",
   events: "events",
   projections: "projections",
+  snapshots: "snapshots",
   migrations: "effect_eventsourcing_migrations"
 }
 
@@ -35,24 +37,32 @@ export interface Tables {
   readonly projections: string
   /** The table of events projections set aside, named after the projections table. */
   readonly deadLetters: string
+  readonly snapshots: string
   /** The quoted name of an object (index, sequence, trigger) named after the events table. */
   readonly eventsObject: (suffix: string) => string
 }
 
 /**
- * The migrations table a store uses unless told otherwise: one per events table, in its schema,
- * so that stores with different tables in one database keep their own migration records.
+ * The name of a table that belongs with the events table, unless told otherwise: beside it, in
+ * its schema, named after it (`app.orders_events` gives `app.orders_events_<suffix>`) or, for an
+ * events table named `events`, the default name. So stores with different tables in one database
+ * keep their own migration records and snapshots.
  */
-const migrationsFor = (events: string): string => {
+const besideEvents = (events: string, defaultName: string, suffix: string): string => {
   const schema = schemaOf(events)
   const base = baseName(events)
-  const name = base === "events" ? defaultTableNames.migrations : `${base}_migrations`
-  return (schema === undefined ? name : `${schema}.${name}`).toLowerCase()
+  const name = base === "events" ? defaultName : `${base}_${suffix}`
+  return schema === undefined ? name : `${schema}.${name}`
 }
 
 export const make = (names: Partial<TableNames> | undefined): Tables => {
   const events = names?.events ?? defaultTableNames.events
-  const resolved = { ...defaultTableNames, migrations: migrationsFor(events), ...names }
+  const resolved = {
+    ...defaultTableNames,
+    migrations: besideEvents(events, defaultTableNames.migrations, "migrations").toLowerCase(),
+    snapshots: besideEvents(events, defaultTableNames.snapshots, "snapshots"),
+    ...names
+  }
   return {
     names: resolved,
     channel: `effect_eventsourcing_${hash(resolved.events)}`,
@@ -60,6 +70,7 @@ export const make = (names: Partial<TableNames> | undefined): Tables => {
     events: quote(resolved.events),
     projections: quote(resolved.projections),
     deadLetters: quote(`${resolved.projections}_dead_letters`),
+    snapshots: quote(resolved.snapshots),
     eventsObject: (suffix) => quote(`${baseName(resolved.events)}_${suffix}`)
   }
 }

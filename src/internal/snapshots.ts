@@ -1,0 +1,190 @@
+/**
+ * Loading through snapshots, and writing them in the background, for command handlers.
+ */
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
+import * as Stream from "effect/Stream"
+import type * as Decider from "../Decider.js"
+import { EventStore } from "../EventStore.js"
+import * as Position from "../Position.js"
+import type { Snapshots } from "../Snapshot.js"
+import type { StoredSnapshot } from "../SnapshotStore.js"
+import { SnapshotStore } from "../SnapshotStore.js"
+import type { Folded, FoldError } from "./loading.js"
+import { foldStream } from "./loading.js"
+
+interface SqlTransaction {
+  readonly SqlTransaction: unique symbol
+}
+
+/**
+ * The connection of the `@effect/sql` transaction the caller runs in, if any, found by its key
+ * so that the core does not depend on `@effect/sql`.
+ */
+const SqlTransaction = Context.GenericTag<SqlTransaction, unknown>("@effect/sql/SqlClient/TransactionConnection")
+
+/** A 64-bit FNV-1a hash of an AST's JSON form, in hex. */
+export const fingerprint = (ast: SchemaAST.AST): string => {
+  const text = JSON.stringify(ast)
+  let hash = 0xcbf29ce484222325n
+  for (let index = 0; index < text.length; index++) {
+    hash = BigInt.asUintN(64, (hash ^ BigInt(text.charCodeAt(index))) * 0x100000001b3n)
+  }
+  return hash.toString(16).padStart(16, "0")
+}
+
+/**
+ * The background work under way on each store, by stream: at most one piece per stream at a time
+ * (a write asked for while one is under way is dropped; a later command or load asks again), and
+ * what `awaitWrites` waits for. Keyed by the store, so that each build of a layer has its own.
+ */
+const underWay = new WeakMap<SnapshotStore, Map<string, Deferred.Deferred<void>>>()
+
+export const awaitWrites: Effect.Effect<void, never, SnapshotStore> = Effect.flatMap(
+  SnapshotStore,
+  (store) => Effect.forEach(Array.from(underWay.get(store)?.values() ?? []), Deferred.await, { discard: true })
+)
+
+/**
+ * Runs work on a stream's snapshots in a fiber of its own, outside the caller's transaction
+ * (whose connection may be gone by the time it runs), logging its failure instead of reporting
+ * it: snapshots are a cache, and the caller has its result already.
+ */
+const inBackground = (store: SnapshotStore, streamId: string, what: string, work: Effect.Effect<void, unknown>) =>
+  Effect.gen(function*() {
+    const done = yield* Deferred.make<void>()
+    const claimed = yield* Effect.sync(() => {
+      let streams = underWay.get(store)
+      if (streams === undefined) {
+        streams = new Map()
+        underWay.set(store, streams)
+      }
+      if (streams.has(streamId)) return false
+      streams.set(streamId, done)
+      return true
+    })
+    if (!claimed) return
+    yield* work.pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning(`Could not ${what}`, cause)),
+      Effect.annotateLogs({ streamId }),
+      Effect.ensuring(Effect.suspend(() => {
+        underWay.get(store)?.delete(streamId)
+        return Deferred.succeed(done, undefined)
+      })),
+      Effect.mapInputContext((context: Context.Context<never>) => Context.omit(SqlTransaction)(context)),
+      Effect.forkDaemon
+    )
+  })
+
+/** A load through snapshots: the stream folded, and the version of the snapshot it started from. */
+export interface Load<State> {
+  readonly loaded: Folded<State>
+  /** The version of the snapshot the load started from; `0` when it folded the whole stream. */
+  readonly from: number
+}
+
+export const make = <State, Event extends { readonly _tag: string }>(
+  decider: Decider.Decider<State, any, Event, any, any>,
+  snapshots: Snapshots<State>
+) => {
+  const fold = foldStream(decider)
+  const codec = Schema.parseJson(snapshots.state)
+  const decode = Schema.decodeEither(codec)
+  const encode = Schema.encode(codec)
+  const { policy, schemaId } = snapshots
+  const initial: Folded<State> = { state: decider.initialState, version: 0, position: Position.start }
+
+  /** The state of a stored snapshot, if it is one this decider can start from. */
+  const usable = (snapshot: StoredSnapshot): Effect.Effect<Option.Option<Folded<State>>> => {
+    if (snapshot.streamType !== decider.streamType || snapshot.version < 1) return Effect.succeedNone
+    return Either.match(decode(snapshot.state), {
+      onLeft: (error) =>
+        Effect.as(
+          Effect.logWarning(`Ignored the snapshot at version ${snapshot.version}: its state does not decode`, error),
+          Option.none()
+        ),
+      // Its position is the one of the event at its version, found by the load.
+      onRight: (state) => Effect.succeedSome({ state, version: snapshot.version, position: Position.start })
+    })
+  }
+
+  /** The latest snapshot this decider can start from; a failure to read one is only logged. */
+  const latest = (store: SnapshotStore, streamId: string) =>
+    store.read(streamId, { schemaId }).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.succeedNone, onSome: usable })),
+      Effect.catchAll((error) => Effect.as(Effect.logWarning("Could not read a snapshot", error), Option.none())),
+      Effect.annotateLogs({ streamId, schemaId })
+    )
+
+  /**
+   * Snapshots a folded state in the background, unless the caller is in a transaction: what it
+   * read or appended there may still roll back, and a snapshot must only ever hold events that
+   * are stored for good.
+   */
+  const write = (store: SnapshotStore, streamId: string, folded: Folded<State>) =>
+    Effect.flatMap(Effect.serviceOption(SqlTransaction), (transaction) =>
+      Option.isSome(transaction)
+        ? Effect.void
+        : inBackground(
+          store,
+          streamId,
+          `write the snapshot at version ${folded.version}`,
+          Effect.flatMap(encode(folded.state), (state) =>
+            store.write({ streamId, streamType: decider.streamType, version: folded.version, schemaId, state }))
+        ))
+
+  /**
+   * Folds a stream on from a snapshot. When no event follows the snapshot, the event at its
+   * version must exist: a snapshot the stream has not reached (its events were deleted, or
+   * restored from an older backup) is not trusted, and the stream's snapshots are deleted so that
+   * none of them is trusted once the stream grows past it.
+   */
+  const resume = (store: SnapshotStore, streamId: string, snapshot: Folded<State>) =>
+    Effect.gen(function*() {
+      const loaded = yield* fold(streamId, { from: snapshot })
+      if (loaded.version > snapshot.version) return Option.some(loaded)
+      const event = yield* eventAt(streamId, snapshot.version)
+      if (Option.isSome(event)) return Option.some({ ...loaded, position: event.value.position })
+      yield* Effect.logWarning(`Ignored the snapshot at version ${snapshot.version}: the stream is shorter`).pipe(
+        Effect.annotateLogs({ streamId, schemaId })
+      )
+      yield* inBackground(store, streamId, "delete the snapshots", store.delete(streamId))
+      return Option.none()
+    })
+
+  /** Folds a stream from its latest usable snapshot, or from its start. */
+  const load = (streamId: string): Effect.Effect<Load<State>, FoldError, EventStore | SnapshotStore> =>
+    Effect.gen(function*() {
+      const store = yield* SnapshotStore
+      const snapshot = yield* latest(store, streamId)
+      const resumed = Option.isSome(snapshot) ? yield* resume(store, streamId, snapshot.value) : Option.none()
+      const result: Load<State> = Option.isSome(resumed) && Option.isSome(snapshot)
+        ? { loaded: resumed.value, from: snapshot.value.version }
+        : { loaded: yield* fold(streamId, { from: initial }), from: 0 }
+      if (policy._tag === "WhenLoadReads" && result.loaded.version - result.from >= policy.events) {
+        yield* write(store, streamId, result.loaded)
+      }
+      return result
+    })
+
+  /** After a command: snapshots the new state if the policy asks for it. */
+  const handled = (streamId: string, folded: Folded<State>, from: number): Effect.Effect<void, never, SnapshotStore> =>
+    policy._tag === "EveryEvents" && folded.version - from >= policy.events
+      ? Effect.flatMap(SnapshotStore, (store) => write(store, streamId, folded))
+      : Effect.void
+
+  return { load, handled }
+}
+
+/** The event at a version of a stream, if the stream has reached it. */
+const eventAt = (streamId: string, version: number) =>
+  Effect.flatMap(EventStore, (store) =>
+    Effect.map(
+      Stream.runHead(store.readStream(streamId, { from: version, limit: 1 })),
+      Option.filter((event) => event.version === version)
+    ))
