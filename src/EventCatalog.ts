@@ -66,7 +66,7 @@ export interface EventEntry {
   readonly schema: JSONSchema.JsonSchema7Root
   /** The schema version new events of this type are stored in (the protocol's `schema_version`). */
   readonly schemaVersion: number
-  /** The JSON Schema of the data each older schema version stored, oldest first (see `Events.versioned`). */
+  /** The JSON Schema of the data each older schema version stored, oldest first (see `Events.evolution`). */
   readonly olderVersions: ReadonlyArray<OlderVersion>
   /** Names events of this type were stored under before it was renamed, sorted. */
   readonly formerNames: ReadonlyArray<string>
@@ -245,7 +245,20 @@ const storedData = (source: string, schema: Schema.Schema.Any) => {
       })
     )
   }
-  const evolution = Events.evolutionOf(schema)
+  const evolution = Either.try({
+    try: () => Events.evolutionOf(schema),
+    catch: (error) => new EventCatalogError({ sources: [source], reason: error instanceof Error ? error.message : String(error) })
+  })
+  if (Either.isLeft(evolution)) return Either.left(evolution.left)
+  return describeStored(source, schema, types, evolution.right)
+}
+
+const describeStored = (
+  source: string,
+  schema: Schema.Schema.Any,
+  types: ReadonlySet<string>,
+  evolution: Events.Evolutions
+) => {
   const formerNames = (type: string) =>
     sorted([...evolution.renamed].filter(([, current]) => current === type).map(([former]) => former))
   return Either.mapLeft(
@@ -254,7 +267,7 @@ const storedData = (source: string, schema: Schema.Schema.Any) => {
       for (const [type, data] of yield* storedDataSchemas(schema, types)) {
         stored.set(type, {
           schema: data,
-          schemaVersion: Events.schemaVersion(schema, type),
+          schemaVersion: evolution.versions.get(type) ?? 1,
           olderVersions: yield* olderVersionSchemas(evolution.upcasts.get(type) ?? [], type),
           formerNames: formerNames(type)
         })

@@ -14,6 +14,7 @@ import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { EventDecodeError, EventEncodeError } from "./Errors.js"
 import type { EventMetadata } from "./Metadata.js"
+import * as internal from "./internal/evolution.js"
 import { toJson } from "./internal/prepareAppend.js"
 import type { Position } from "./Position.js"
 
@@ -39,7 +40,7 @@ export interface NewEvent {
   readonly actor?: string
   /**
    * The version of the event type's schema its data was written in, a positive integer
-   * (default 1). {@link encoder} sets it from the event Schema's {@link evolve} declaration.
+   * (default 1). {@link encoder} sets it from the evolution declared on the event type (see {@link evolution}).
    */
   readonly schemaVersion?: number
 }
@@ -135,7 +136,7 @@ const tagsOf = (ast: AST.AST): ReadonlyArray<string> | undefined => {
 export type Upcast = Schema.Schema<unknown, any>
 
 /**
- * How an application's events changed since they were first stored. Stored events are never
+ * How one event type changed since its events were first stored. Stored events are never
  * rewritten: they are read through this.
  *
  * @since 0.1.0
@@ -143,98 +144,62 @@ export type Upcast = Schema.Schema<unknown, any>
  */
 export interface Evolution {
   /**
-   * Event types stored under a former name: each former name to the current type. A row stored
-   * under a former name reads as the current type, through the current type's upcasts.
+   * Names events of this type were stored under before it was renamed. A row stored under a
+   * former name reads as this type, through this type's upcasts.
    */
-  readonly renamed?: Readonly<Record<string, string>>
+  readonly formerNames?: ReadonlyArray<string>
   /**
-   * For each event type whose data changed shape, the steps from each former version to the
-   * next: the first reads version 1 into version 2, the second version 2 into 3, and so on.
-   * The current version of a type is one more than its number of steps; new events of the type
-   * are stored with it.
+   * The steps from each former version of the type's data to the next: the first reads version
+   * 1 into version 2, the second version 2 into 3, and so on. The current version is one more
+   * than the number of steps; new events of the type are stored in it.
    */
-  readonly upcasts?: Readonly<Record<string, ReadonlyArray<Upcast>>>
+  readonly upcasts?: ReadonlyArray<Upcast>
 }
 
 /**
- * An event Schema's evolution as {@link versioned} recorded it, checked and resolved.
- *
- * @since 0.1.0
- * @category evolution
- */
-export interface ResolvedEvolution {
-  /** Former names, each to the current type. */
-  readonly renamed: ReadonlyMap<string, string>
-  /** The current schema version of each event type that has more than one. */
-  readonly versions: ReadonlyMap<string, number>
-  readonly upcasts: ReadonlyMap<string, ReadonlyArray<Upcast>>
-}
-
-const EvolutionId: unique symbol = Symbol.for("effect-eventsourcing/Events/Evolution")
-
-/**
- * Declares how an event Schema's stored forms evolved: renamed event types and the upcasts of
- * older versions of each type's data. Apply it to the whole union of an application's events;
- * the result is the same Schema, which the store's encoder and decoder read through.
+ * The annotation that declares how an event type evolved: give it to the event's Schema, so
+ * that every Schema built from it (the decider's union of events, a projection's union of the
+ * events it consumes) reads old rows the same way.
  *
  * ```ts
  * import { Events } from "effect-eventsourcing"
  * import { Schema } from "effect"
  *
- * // Version 1 of ItemAdded stored a price in euros; version 2 stores cents.
- * const CartEvent = Events.versioned(Schema.Union(ItemAdded, ItemRemoved), {
- *   renamed: { CartItemAdded: "ItemAdded" },
- *   upcasts: {
- *     ItemAdded: [
+ * // Version 1, stored as "CartItemAdded", held a price in euros; version 2 holds cents.
+ * const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int }).annotations(
+ *   Events.evolution({
+ *     formerNames: ["CartItemAdded"],
+ *     upcasts: [
  *       Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
  *         sku: v1.sku,
  *         priceCents: Math.round(v1.price * 100)
  *       }))
  *     ]
- *   }
- * })
+ *   })
+ * )
  * ```
  *
- * Throws when the declaration contradicts the Schema (an upcast or rename to a type the Schema
- * does not have, a former name that is still a current type): a mistake in the program, found
- * when it starts rather than when an old event is read.
+ * A `Schema.TaggedClass` takes it as its annotations. Contradictions (a former name that is
+ * still an event type, or that two types claim) are mistakes in the program and throw when a
+ * decoder, encoder or catalog is built from the Schema.
  *
  * @since 0.1.0
  * @category evolution
  */
-export const versioned = <Event extends { readonly _tag: string }>(
-  schema: EventSchema<Event>,
-  evolution: Evolution
-): EventSchema<Event> => {
-  const types = eventTypes(schema)
-  if (types === undefined) {
-    throw new Error("Events.versioned: the event Schema must be a union of tagged schemas")
+export const evolution = (declared: Evolution): Schema.Annotations.Schema<any> => {
+  const formerNames = declared.formerNames ?? []
+  for (const name of formerNames) {
+    if (typeof name !== "string" || name.length === 0) throw new Error("Events.evolution: a former name must be a non-empty string")
   }
-  const current = (type: string, role: string) => {
-    if (!types.has(type)) {
-      throw new Error(`Events.versioned: ${role} ${JSON.stringify(type)} is not an event type of the Schema`)
-    }
-  }
-  const renamed = new Map(Object.entries(evolution.renamed ?? {}))
-  for (const [former, type] of renamed) {
-    current(type, `the new name of ${JSON.stringify(former)},`)
-    if (types.has(former)) {
-      throw new Error(`Events.versioned: ${JSON.stringify(former)} is renamed, but is still an event type of the Schema`)
-    }
-  }
-  const upcasts = new Map(Object.entries(evolution.upcasts ?? {}).filter(([, steps]) => steps.length > 0))
-  for (const type of upcasts.keys()) current(type, "the upcasts of")
-  const resolved: ResolvedEvolution = {
-    renamed,
-    upcasts,
-    versions: new Map([...upcasts].map(([type, steps]) => [type, steps.length + 1]))
-  }
-  return schema.annotations({ [EvolutionId]: resolved })
+  if (new Set(formerNames).size !== formerNames.length) throw new Error("Events.evolution: a former name is given twice")
+  const evolution: internal.Declared = { formerNames, upcasts: declared.upcasts ?? [] }
+  return { [internal.EvolutionId]: evolution }
 }
 
 /**
  * One upcast: reads data stored in an older version with its Schema, and turns it into the
- * next version's data with a function. Old versions are only ever read, never written.
+ * next version's data with a function. Old versions are only ever read, never written; a
+ * function that throws fails the read like data that does not match.
  *
  * @since 0.1.0
  * @category evolution
@@ -242,24 +207,42 @@ export const versioned = <Event extends { readonly _tag: string }>(
 export const upcast = <A, I>(from: Schema.Schema<A, I>, to: (data: A) => unknown): Upcast =>
   Schema.transformOrFail(from, Schema.Unknown, {
     strict: true,
-    decode: (data) => ParseResult.succeed(to(data)),
+    decode: (data, _, ast) => {
+      try {
+        return ParseResult.succeed(to(data))
+      } catch (error) {
+        return ParseResult.fail(new ParseResult.Type(ast, data, `the upcast threw: ${messageOf(error)}`))
+      }
+    },
     encode: (data, _, ast) => ParseResult.fail(new ParseResult.Forbidden(ast, data, "an older version is never written"))
   })
 
 /**
- * The evolution {@link versioned} declared on an event Schema; none for a Schema declared
- * without one.
+ * The evolutions declared on the event types of a Schema (see {@link evolution}): former names,
+ * and the current version and upcasts of each type that has older versions.
  *
  * @since 0.1.0
  * @category evolution
  */
-export const evolutionOf = (schema: Schema.Schema.Any): ResolvedEvolution => {
-  const declared = schema.ast.annotations[EvolutionId] as ResolvedEvolution | undefined
-  return declared ?? { renamed: new Map(), versions: new Map(), upcasts: new Map() }
+export interface Evolutions {
+  /** Former names, each to the current type. */
+  readonly renamed: ReadonlyMap<string, string>
+  /** The current schema version of each event type that has more than one. */
+  readonly versions: ReadonlyMap<string, number>
+  /** The upcasts of each event type that has older versions, oldest first. */
+  readonly upcasts: ReadonlyMap<string, ReadonlyArray<Upcast>>
 }
 
 /**
- * The current schema version of an event type of a Schema: 1 unless {@link versioned} gave it
+ * The evolutions declared on the event types of a Schema.
+ *
+ * @since 0.1.0
+ * @category evolution
+ */
+export const evolutionOf = (schema: Schema.Schema.Any): Evolutions => internal.resolve<Upcast>(schema.ast)
+
+/**
+ * The current schema version of an event type of a Schema: 1 unless its {@link evolution} has
  * upcasts.
  *
  * @since 0.1.0
@@ -322,7 +305,7 @@ export const encoder = <Event extends { readonly _tag: string }>(
  * Builds the decoder of one event Schema: a recorded event's stored data becomes the typed
  * event, or an {@link EventDecodeError} naming the stream, version and event type. An event
  * stored under a former name or in an older version of its schema is read through the
- * Schema's {@link versioned} declaration; the decoded envelope carries the current type and
+ * evolutions declared on its event types (see {@link evolution}); the decoded envelope carries the current type and
  * the schema version the event was stored in.
  *
  * @since 0.1.0
@@ -351,28 +334,37 @@ export const decoder = <Event extends { readonly _tag: string }>(schema: EventSc
     const type = renamed.get(recorded.type) ?? recorded.type
     const upcastsOfType = steps.get(type) ?? []
     const current = upcastsOfType.length + 1
-    // Rows written before versions were recorded have none: they are version 1.
-    const stored = recorded.schemaVersion ?? 1
+    const stored = recorded.schemaVersion
+    if (!Number.isSafeInteger(stored) || stored < 1) {
+      return fail(recorded, `its schema version ${String(stored)} is not a positive integer`)
+    }
     if (stored > current) {
       return fail(
         recorded,
         `it was stored in version ${stored} of the schema of ${JSON.stringify(type)}, and this program knows versions up to ${current}`
       )
     }
-    let data = recorded.data
-    for (let version = stored; version < current; version++) {
-      const upcasted = upcastsOfType[version - 1]!(data)
-      if (Either.isLeft(upcasted)) {
-        return fail(recorded, `reading version ${version} as version ${version + 1}: ${formatParseError(upcasted.left)}`)
+    try {
+      let data = recorded.data
+      for (let version = stored; version < current; version++) {
+        const upcasted = upcastsOfType[version - 1]!(data)
+        if (Either.isLeft(upcasted)) {
+          return fail(recorded, `reading version ${version} as version ${version + 1}: ${formatParseError(upcasted.left)}`)
+        }
+        data = upcasted.right
       }
-      data = upcasted.right
+      if (!isObject(data)) return fail(recorded, `the stored data is not a JSON object: ${JSON.stringify(data)}`)
+      const decoded = decode({ ...(data as object), _tag: type })
+      return Either.isLeft(decoded)
+        ? fail(recorded, formatParseError(decoded.left))
+        : Either.right({ ...recorded, type, data: decoded.right })
+    } catch (error) {
+      // A Schema transformation that throws instead of failing: the row still gets its error.
+      return fail(recorded, `reading it threw: ${messageOf(error)}`)
     }
-    if (!isObject(data)) return fail(recorded, `the stored data is not a JSON object: ${JSON.stringify(data)}`)
-    const decoded = decode({ ...(data as object), _tag: type })
-    return Either.isLeft(decoded)
-      ? fail(recorded, formatParseError(decoded.left))
-      : Either.right({ ...recorded, type, data: decoded.right })
   }
 }
 
 const formatParseError = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))

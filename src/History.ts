@@ -65,7 +65,8 @@ export type At =
  *   come from a person asking about the past, so they are worth reporting back rather than a
  *   defect.
  *
- * An event that does not decode fails with `EventDecodeError` only if the query reaches it.
+ * An event that does not decode fails with `EventDecodeError` only if the query reads it (a query
+ * as of a time reads the first event after the time, to see its timestamp).
  *
  * @since 0.1.0
  * @category temporal queries
@@ -127,7 +128,7 @@ export interface AuditEntry<A = unknown> {
   readonly causationId: string | undefined
   /** The other metadata entries (`Metadata.withEntries`, an event's own metadata). */
   readonly entries: Readonly<Record<string, unknown>>
-  /** The version of the event type's schema the event was stored in (see `Events.versioned`). */
+  /** The version of the event type's schema the event was stored in (see `Events.evolution`). */
   readonly schemaVersion: number
   /** The event's data: stored JSON, or the typed event from {@link auditOf}. */
   readonly data: A

@@ -32,6 +32,7 @@ import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
 import * as Decider from "./Decider.js"
 import * as Events from "./Events.js"
+import { toJson } from "./internal/prepareAppend.js"
 import * as Position from "./Position.js"
 
 /**
@@ -69,7 +70,7 @@ export interface DeciderSpecification<State, Command, Event extends { readonly _
   /**
    * The events already in the stream as a store holds them, oldest first: type, JSON data and
    * schema version. For checking that events an older release stored (in older versions or
-   * under former names, see `Events.versioned`) still load as they should.
+   * under former names, see `Events.evolution`) still load as they should.
    */
   readonly givenStored: (events: ReadonlyArray<Events.NewEvent>) => Given<State, Command, Event, E, R>
 }
@@ -101,8 +102,13 @@ export const decider = <State, Command, Event extends { readonly _tag: string },
     })
   /** Events in their stored form as loading them from a store gives them back: decoded. */
   const loaded = (events: ReadonlyArray<Events.NewEvent>, which: string): ReadonlyArray<Event> =>
-    events.map((event, index) =>
-      Either.match(
+    events.map((event, index) => {
+      // What a store would refuse to store cannot be given as stored either.
+      const json = toJson(event.data)
+      if (json === undefined) {
+        throw new AssertionError({ message: `One of the ${which} events has data that JSON cannot hold: ${String(event.data)}` })
+      }
+      return Either.match(
         decode({
           id: `given-${index + 1}`,
           streamId: "given",
@@ -110,7 +116,7 @@ export const decider = <State, Command, Event extends { readonly _tag: string },
           version: index + 1,
           position: Position.start,
           type: event.type,
-          data: JSON.parse(JSON.stringify(event.data)),
+          data: JSON.parse(json),
           actor: event.actor ?? "system",
           timestamp: new Date(0),
           metadata: event.metadata ?? {},
@@ -123,7 +129,7 @@ export const decider = <State, Command, Event extends { readonly _tag: string },
           onRight: (recorded) => recorded.data
         }
       )
-    )
+    })
   /** Events as loading them from a store gives them back: stored, then decoded. */
   const reloaded = (events: ReadonlyArray<Event>, which: string): ReadonlyArray<Event> =>
     loaded(events.map((event) => encoded(event, which)), which)

@@ -209,6 +209,8 @@ describe("EventCatalog", () => {
       expect([{ name: "Ada Lovelace" }, { first: "Ada", last: "Lovelace" }, { first: "Ada" }].map((data) => check(data)))
         .toEqual([true, true, false])
       expect(EventCatalog.toMarkdown(forms)).toContain("Stored form 2:")
+      const reversed = { streamType: "profile", events: Schema.Union(...[...renamed.events.members].reverse()) }
+      expect(EventCatalog.toJson(Either.getOrThrow(EventCatalog.make({ deciders: [reversed] })))).toBe(EventCatalog.toJson(forms))
     })
 
     it("refuses one event type defined with different schemas, naming both definitions", () => {
@@ -228,10 +230,10 @@ describe("EventCatalog", () => {
     it("lists each type's schema version, the schemas of its older versions and its former names", () => {
       const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int })
       const V1 = Schema.Struct({ sku: Schema.String, price: Schema.Number })
-      const events = Events.versioned(ItemAdded, {
-        renamed: { CartItemAdded: "ItemAdded", ProductAdded: "ItemAdded" },
-        upcasts: { ItemAdded: [Events.upcast(V1, (v1) => ({ sku: v1.sku, priceCents: Math.round(v1.price * 100) }))] }
-      })
+      const events = ItemAdded.annotations(Events.evolution({
+        formerNames: ["ProductAdded", "CartItemAdded"],
+        upcasts: [Events.upcast(V1, (v1) => ({ sku: v1.sku, priceCents: Math.round(v1.price * 100) }))]
+      }))
       const evolved = Either.getOrThrow(EventCatalog.make({ deciders: [{ streamType: "basket", events }] }))
       const [added] = evolved.events
       expect(added).toMatchObject({ type: "ItemAdded", schemaVersion: 2, formerNames: ["CartItemAdded", "ProductAdded"] })
@@ -245,6 +247,10 @@ describe("EventCatalog", () => {
       expect(page).toContain("Stored in schema version 2.")
       expect(page).toContain("Formerly stored as: `CartItemAdded`, `ProductAdded`.")
       expect(page).toContain("Schema version 1 stored:")
+      // Contradictory histories are refused, not catalogued.
+      const claims = Schema.TaggedStruct("ItemRemoved", {}).annotations(Events.evolution({ formerNames: ["CartItemAdded"] }))
+      expect(failure({ deciders: [{ streamType: "basket", events: Schema.Union(events, claims) }] }).reason)
+        .toContain(`former name of both`)
       // Another decider with the same current schema but another history is another definition.
       const plain = { streamType: "cart", events: ItemAdded }
       expect(failure({ deciders: [{ streamType: "basket", events }, plain] })).toMatchObject({ eventType: "ItemAdded" })

@@ -72,23 +72,22 @@ describe("Events", () => {
   })
 })
 
-describe("Events.versioned", () => {
+describe("Events.evolution", () => {
   // Version 1 stored a price in euros as `price`; version 2 in cents as `priceCents`; version 3
   // added a quantity. The type was once called "CartItemAdded".
   const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int, quantity: Schema.Int })
-  const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })
-  const CartEvent = Events.versioned(Schema.Union(ItemAdded, ItemRemoved), {
-    renamed: { CartItemAdded: "ItemAdded" },
-    upcasts: {
-      ItemAdded: [
+    .annotations(Events.evolution({
+      formerNames: ["CartItemAdded"],
+      upcasts: [
         Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
           sku: v1.sku,
           priceCents: Math.round(v1.price * 100)
         })),
         Events.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
       ]
-    }
-  })
+    }))
+  const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })
+  const CartEvent = Schema.Union(ItemAdded, ItemRemoved)
   const decode = Events.decoder(CartEvent)
   const stored = (type: string, data: unknown, schemaVersion: number) => ({ ...recorded(type, data), schemaVersion })
 
@@ -119,6 +118,24 @@ describe("Events.versioned", () => {
     }
   })
 
+  it("keeps the declaration in every Schema built from the event's: a projection's, a union of unions", () => {
+    const built: ReadonlyArray<Schema.Schema<any, any>> = [
+      ItemAdded,
+      Schema.Union(ItemAdded),
+      Schema.Union(CartEvent, Opened),
+      CartEvent.annotations({ title: "Cart" })
+    ]
+    for (const schema of built) {
+      expect(Events.schemaVersion(schema, "ItemAdded")).toBe(3)
+      expect(Events.storedTypes(schema)?.has("CartItemAdded")).toBe(true)
+      expect(Either.getOrThrow(Events.decoder(schema)(stored("CartItemAdded", { sku: "A", price: 2.5 }, 1))).data)
+        .toEqual(ItemAdded.make({ sku: "A", priceCents: 250, quantity: 1 }))
+    }
+    // A Schema.TaggedClass takes it as its annotations.
+    class Renamed extends Schema.TaggedClass<Renamed>()("Renamed", { to: Schema.String }, Events.evolution({ formerNames: ["Retitled"] })) {}
+    expect(Either.getOrThrow(Events.decoder(Renamed)(stored("Retitled", { to: "b" }, 1))).data).toEqual(new Renamed({ to: "b" }))
+  })
+
   it("names the version it could not read, and refuses versions from a newer program", () => {
     const broken = Either.getOrThrow(Either.flip(decode(stored("ItemAdded", { sku: "A", price: "cheap" }, 1))))
     expect(broken).toBeInstanceOf(Errors.EventDecodeError)
@@ -130,20 +147,28 @@ describe("Events.versioned", () => {
     expect(notOurs.reason).toContain(`not one of "ItemAdded", "ItemRemoved", "CartItemAdded"`)
   })
 
-  it("reads former names as its own events", () => {
-    expect(Events.storedTypes(CartEvent)).toEqual(new Set(["ItemAdded", "ItemRemoved", "CartItemAdded"]))
-    expect(Events.eventTypes(CartEvent)).toEqual(new Set(["ItemAdded", "ItemRemoved"]))
-    // The declaration survives further annotations.
-    expect(Events.schemaVersion(CartEvent.annotations({ title: "Cart events" }), "ItemAdded")).toBe(3)
+  it("fails a row with a broken schema version, or an upcast that throws, with EventDecodeError", () => {
+    for (const version of [0, -1, 1.5, Number.NaN]) {
+      const refused = Either.getOrThrow(Either.flip(decode(stored("ItemRemoved", { sku: "A" }, version))))
+      expect(refused.reason).toContain("is not a positive integer")
+    }
+    const Counted = Schema.TaggedStruct("Counted", { n: Schema.Int }).annotations(Events.evolution({
+      upcasts: [Events.upcast(Schema.Struct({ items: Schema.NullOr(Schema.Array(Schema.String)) }), (v1) => ({ n: v1.items!.length }))]
+    }))
+    const threw = Either.getOrThrow(Either.flip(Events.decoder(Counted)(stored("Counted", { items: null }, 1))))
+    expect(threw).toBeInstanceOf(Errors.EventDecodeError)
+    expect(threw.reason).toContain("the upcast threw")
   })
 
-  it("refuses a declaration that contradicts the Schema", () => {
-    const Union = Schema.Union(ItemAdded, ItemRemoved)
-    expect(() => Events.versioned(Union, { renamed: { Old: "Missing" } })).toThrow(/"Missing" is not an event type/)
-    expect(() => Events.versioned(Union, { renamed: { ItemRemoved: "ItemAdded" } })).toThrow(/still an event type/)
-    expect(() => Events.versioned(Union, { upcasts: { Missing: [Events.upcast(Schema.Struct({}), (v) => v)] } }))
-      .toThrow(/the upcasts of "Missing"/)
-    expect(() => Events.versioned(Schema.Unknown as never, {})).toThrow(/union of tagged schemas/)
+  it("refuses declarations that contradict each other", () => {
+    const Old = Schema.TaggedStruct("Old", {})
+    const claimsOld = Schema.TaggedStruct("New", {}).annotations(Events.evolution({ formerNames: ["Old"] }))
+    expect(() => Events.decoder(Schema.Union(claimsOld, Old))).toThrow(/"Old", a former name of "New", is still an event type/)
+    const alsoClaims = Schema.TaggedStruct("Newer", {}).annotations(Events.evolution({ formerNames: ["Old"] }))
+    expect(() => Events.decoder(Schema.Union(claimsOld, alsoClaims))).toThrow(/former name of both "New" and "Newer"/)
+    expect(() => Events.decoder(Schema.Union(claimsOld, ItemRemoved).annotations(Events.evolution({}))))
+      .toThrow(/not on a union/)
+    expect(() => Events.evolution({ formerNames: ["A", "A"] })).toThrow(/given twice/)
   })
 
   it("never writes an older version", () => {

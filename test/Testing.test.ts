@@ -78,12 +78,10 @@ describe("Testing.decider", () => {
   it.effect("loads given events as an older release stored them, through the Schema's evolution", () =>
     Effect.gen(function*() {
       // Version 1 of "Switched" was "Toggled" with a state of "up" or "down".
-      const Evolved = Events.versioned(Switched, {
-        renamed: { Toggled: "Switched" },
-        upcasts: {
-          Switched: [Events.upcast(Schema.Struct({ state: Schema.Literal("up", "down") }), (v1) => ({ on: v1.state === "up" }))]
-        }
-      })
+      const Evolved = Switched.annotations(Events.evolution({
+        formerNames: ["Toggled"],
+        upcasts: [Events.upcast(Schema.Struct({ state: Schema.Literal("up", "down") }), (v1) => ({ on: v1.state === "up" }))]
+      }))
       const evolved = Testing.decider(Decider.make({ ...lightDecider, events: Evolved }))
       yield* evolved.givenStored([{ type: "Toggled", data: { state: "up" } }]).when("on").thenFails(new AlreadyOn({ since: 1 }))
       yield* evolved.givenStored([
@@ -95,5 +93,7 @@ describe("Testing.decider", () => {
       const unreadable = yield* failure(evolved.givenStored([{ type: "Toggled", data: { state: "sideways" } }]).when("on").thenEvents([]))
       expect(String(unreadable)).toContain("given events cannot be loaded")
       expect(String(unreadable)).toContain("reading version 1 as version 2")
+      const notJson = yield* failure(evolved.givenStored([{ type: "Switched", data: { on: new Date(0) } }]).when("on").thenEvents([]))
+      expect(String(notJson)).toContain("JSON cannot hold")
     }))
 })

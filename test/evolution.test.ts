@@ -14,19 +14,18 @@ import { live } from "./support/live.js"
 // Release 1 stored "CartItemAdded" with a price in euros. Release 2 renamed it "ItemAdded" and
 // stored cents (schema version 2). Release 3, this code, also stores a quantity (version 3).
 const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int, quantity: Schema.Int })
-const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })
-const BasketEvent = Events.versioned(Schema.Union(ItemAdded, ItemRemoved), {
-  renamed: { CartItemAdded: "ItemAdded" },
-  upcasts: {
-    ItemAdded: [
+  .annotations(Events.evolution({
+    formerNames: ["CartItemAdded"],
+    upcasts: [
       Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
         sku: v1.sku,
         priceCents: Math.round(v1.price * 100)
       })),
       Events.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
     ]
-  }
-})
+  }))
+const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })
+const BasketEvent = Schema.Union(ItemAdded, ItemRemoved)
 type BasketEvent = typeof BasketEvent.Type
 
 type Basket = ReadonlyMap<string, { readonly priceCents: number; readonly quantity: number }>
@@ -163,6 +162,18 @@ for (const { name, skip, backend } of cases) {
             ["ItemRemoved", 0],
             ["ItemAdded", 1000]
           ])
+
+          // So does one that consumes only the type that changed.
+          const added = yield* Ref.make<ReadonlyArray<string>>([])
+          const additions = Projection.make({
+            name: `basket-additions-${crypto.randomUUID()}`,
+            events: ItemAdded,
+            handle: (event) => event.streamId === streamId ? Ref.update(added, (all) => [...all, event.data.sku]) : Effect.void
+          })
+          const additionsRunner = yield* Effect.fork(Projection.run(additions, { pollInterval: "20 millis" }))
+          yield* Projection.waitFor(additions.name, result.position)
+          yield* Fiber.interrupt(additionsRunner)
+          expect(yield* Ref.get(added)).toEqual(["A", "B", "C", "D"])
 
           // The stored rows are as the old releases wrote them.
           const after = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readStream(streamId)))

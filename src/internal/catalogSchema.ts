@@ -43,7 +43,7 @@ export const storedDataSchemas = (
       return Either.left({ eventType: type, reason: "no member of its Schema is a struct with this _tag" })
     }
     try {
-      schemas.set(type, forStoredJson(JSONSchema.make(Schema.make(forms.length === 1 ? forms[0]! : AST.Union.make(forms)))))
+      schemas.set(type, inStableOrder(forStoredJson(JSONSchema.make(Schema.make(forms.length === 1 ? forms[0]! : AST.Union.make(forms))))))
     } catch (error) {
       return Either.left({
         eventType: type,
@@ -56,7 +56,7 @@ export const storedDataSchemas = (
 
 /**
  * The JSON Schema of the data each older version of `type` stored, read from the encoded side of
- * the upcasts `Events.versioned` declared for it (the first reads version 1, and so on).
+ * the upcasts `Events.evolution` declares for it (the first reads version 1, and so on).
  */
 export const olderVersionSchemas = (
   upcasts: ReadonlyArray<Schema.Schema.Any>,
@@ -65,7 +65,9 @@ export const olderVersionSchemas = (
   const versions: Array<OlderVersion> = []
   for (const [index, upcast] of upcasts.entries()) {
     try {
-      versions.push({ version: index + 1, schema: forStoredJson(JSONSchema.make(Schema.encodedSchema(upcast))) })
+      const stored = Schema.encodedSchema(upcast).ast
+      const form = AST.isTypeLiteral(stored) ? storedForm({ type, struct: stored, notes: {} }) : stored
+      versions.push({ version: index + 1, schema: inStableOrder(forStoredJson(JSONSchema.make(Schema.make(form)))) })
     } catch (error) {
       return Either.left({
         eventType: type,
@@ -74,6 +76,13 @@ export const olderVersionSchemas = (
     }
   }
   return Either.right(versions)
+}
+
+/** The stored forms of a type in one order whatever the order of its Schema's members. */
+const inStableOrder = (schema: JSONSchema.JsonSchema7Root): JSONSchema.JsonSchema7Root => {
+  if (!("anyOf" in schema) || !Array.isArray(schema.anyOf)) return schema
+  const forms: Array<unknown> = [...schema.anyOf].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1))
+  return { ...schema, anyOf: forms } as JSONSchema.JsonSchema7Root
 }
 
 /**

@@ -73,8 +73,9 @@ export const prepareAppends = (
       const actor = event.actor ?? context.actor
       if (typeof actor !== "string" || actor.length === 0) return invalid(`${where} has an empty actor`)
       const schemaVersion = event.schemaVersion ?? 1
-      if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) {
-        return invalid(`${where} has the schema version ${String(schemaVersion)}, not a positive integer`)
+      // The SQL backends keep it in a 32-bit integer column.
+      if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > 2_147_483_647) {
+        return invalid(`${where} has the schema version ${String(schemaVersion)}, not an integer from 1 to 2147483647`)
       }
       events.push({ id, type: event.type, data, actor, metadata, schemaVersion, dataValue: event.data, metadataValue })
     }

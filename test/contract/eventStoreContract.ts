@@ -486,7 +486,7 @@ export const eventStoreContract = <E>(name: string, storeLayer: Layer.Layer<Even
         const all = yield* readAllAfter(Position.start)
         expect(all.filter((recorded) => recorded.streamId === streamId).map((recorded) => recorded.schemaVersion))
           .toEqual([1, 3, 2])
-        for (const schemaVersion of [0, -1, 1.5, Number.NaN]) {
+        for (const schemaVersion of [0, -1, 1.5, Number.NaN, 2 ** 31]) {
           const refused = yield* Effect.flip(
             append(newStreamId("bad-version"), ExpectedVersion.noStream, [{ type: "Evolved", data: {}, schemaVersion }])
           )

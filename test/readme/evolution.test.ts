@@ -5,12 +5,9 @@ import { CommandHandler, Decider, EventStore, Events, ExpectedVersion } from "ef
 // Release 1 stored "CartItemAdded" { sku, price } with the price in euros. Release 2 renamed it
 // "ItemAdded" and stored cents (schema version 2). Release 3, this one, added a quantity.
 const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int, quantity: Schema.Int })
-const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })
-
-const BasketEvent = Events.versioned(Schema.Union(ItemAdded, ItemRemoved), {
-  renamed: { CartItemAdded: "ItemAdded" },
-  upcasts: {
-    ItemAdded: [
+  .annotations(Events.evolution({
+    formerNames: ["CartItemAdded"],
+    upcasts: [
       // version 1 -> 2
       Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
         sku: v1.sku,
@@ -19,8 +16,10 @@ const BasketEvent = Events.versioned(Schema.Union(ItemAdded, ItemRemoved), {
       // version 2 -> 3
       Events.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
     ]
-  }
-})
+  }))
+const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })
+
+const BasketEvent = Schema.Union(ItemAdded, ItemRemoved)
 
 /** A basket's lines: each sku's total in cents. */
 type Lines = ReadonlyMap<string, number>

@@ -5,7 +5,7 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
-import { Errors, EventStore, ExpectedVersion } from "effect-eventsourcing"
+import { Errors, EventStore, ExpectedVersion, History } from "effect-eventsourcing"
 import { backends, execute } from "../support/backends.js"
 import { counter } from "../support/counter.js"
 import { live } from "../support/live.js"
@@ -45,6 +45,29 @@ for (const backend of backends("bad_data")) {
           // The events before it still read.
           const first = yield* Stream.runCollect(store.readStream(streamId, { limit: 1 }))
           expect(Chunk.toReadonlyArray(first)[0]!.data).toEqual({ by: 1 })
+        }))
+
+      it.effect("reads every event before a row that is not JSON, then fails on it", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const streamId = `broken-late-${crypto.randomUUID()}`
+          yield* counter.handle(streamId, 1)
+          const second = yield* counter.handle(streamId, 2)
+          yield* counter.handle(streamId, 3)
+          yield* corrupt(streamId, 3, "{not json")
+
+          const read: Array<number> = []
+          const failure = yield* Effect.flip(Stream.runForEach(store.readStream(streamId), (event) => Effect.sync(() => read.push(event.version))))
+          expect(read).toEqual([1, 2])
+          expect(failure).toMatchObject({ _tag: "EventDecodeError", streamId, version: 3 })
+          // What only needs the events before it still works.
+          const trail = yield* Effect.flip(Stream.runCollect(History.audit(streamId)))
+          expect(trail).toMatchObject({ _tag: "EventDecodeError", version: 3 })
+          const audited: Array<number> = []
+          yield* Effect.ignore(Stream.runForEach(History.audit(streamId), (entry) => Effect.sync(() => audited.push(entry.version))))
+          expect(audited).toEqual([1, 2])
+          const asOf = yield* History.stateAt(counter.decider)(streamId, { version: 2 })
+          expect(asOf).toMatchObject({ version: 2, position: second.position })
         }))
 
       it.effect("names the stream, version and type of details that do not match the Schema", () =>

@@ -95,6 +95,21 @@ describe("SQLite migrations", () => {
       expect(appended.position.sequence).toBe(10n)
     }))
 
+  it.live("upgrade an events table that already has a schema_version column", () =>
+    Effect.gen(function*() {
+      const filename = temporaryDatabase()
+      const database = new Database(filename)
+      for (const statement of seedTables) database.exec(statement)
+      // Another implementation already records versions in a column of the same name.
+      database.exec(`ALTER TABLE Events ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1`)
+      database.exec(`INSERT INTO Entities VALUES ('versioned', 'thing', 1)`)
+      database.exec(`INSERT INTO Events (entity_id, name, details, actor, ordinal, position, schema_version)
+        VALUES ('versioned', 'Made', '{}', 'other', 1, 1, 2)`)
+      database.close()
+      const events = yield* readAll.pipe(Effect.provide(SqliteEventStore.layer({ filename })))
+      expect(events.map((event) => [event.type, event.schemaVersion])).toEqual([["Made", 2]])
+    }))
+
   it("let processes sharing one file start and append at once", async () => {
     const filename = temporaryDatabase()
     const processes = 3

@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { AppendError } from "../../Errors.js"
+import type { AppendError, EventDecodeError } from "../../Errors.js"
 import {
   ConcurrencyError,
   EventStoreError,
@@ -33,7 +33,6 @@ import * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
 import { emptyResult } from "./dialect.js"
 import * as Pg from "./pg.js"
-import type { EventRow } from "./rows.js"
 import { positionOf, toRecorded } from "./rows.js"
 import * as Sqlite from "./sqlite.js"
 import * as Tables from "./tables.js"
@@ -63,9 +62,6 @@ const storeError = (operation: string) => (cause: unknown) => new EventStoreErro
 /** A `SqlError` thrown as a defect (as a failed commit is, by `@effect/sql`) back in the error channel. */
 const recoverSqlDefects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
   Effect.catchSomeDefect(effect, (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
-
-const decodeRows = (rows: ReadonlyArray<EventRow>) =>
-  Effect.forEach(rows, (row) => toRecorded(row))
 
 export const migrate = (dialect: Dialect, tables: Tables.Tables) =>
   dialect.exclusively(
@@ -243,27 +239,46 @@ export const make = (
         }
       ).pipe(withSql)
 
+    /**
+     * A stream a page at a time. A row the store cannot read (its stored JSON is broken) fails
+     * the stream after the events before it, so that a reader gets every event up to it.
+     */
     const readStream: EventStore["readStream"] = (streamId, options) =>
       validated("readStream", options, () => {
         const direction = options?.direction ?? "forward"
         const limit = options?.limit ?? Infinity
         const first = Math.min(options?.from ?? (direction === "forward" ? 1 : maxVersion), maxVersion)
-        return Stream.paginateChunkEffect({ from: first, remaining: limit }, ({ from, remaining }) =>
-          Effect.gen(function*() {
-            if (remaining === 0) return [Chunk.empty(), Option.none()] as const
-            const size = Math.min(remaining, streamPageSize)
-            const rows = yield* dialect.readStream(streamId, direction, from, size).pipe(
-              Effect.mapError(storeError("read a stream"))
-            )
-            const events = yield* decodeRows(rows)
-            const last = events.at(-1)
-            const next = direction === "forward" ? (last?.version ?? 0) + 1 : (last?.version ?? 0) - 1
-            const more = last !== undefined && events.length === size && remaining > size && next >= 1
-            return [
-              Chunk.unsafeFromArray(events),
-              more ? Option.some({ from: next, remaining: remaining - size }) : Option.none()
-            ] as const
-          }).pipe(withSql))
+        type Page = { readonly from: number; readonly remaining: number } | { readonly broken: EventDecodeError }
+        return Stream.paginateChunkEffect<Page, RecordedEvent, EventStoreError | EventDecodeError, never>(
+          { from: first, remaining: limit },
+          (page) =>
+            Effect.gen(function*() {
+              if ("broken" in page) return yield* Effect.fail(page.broken)
+              const { from, remaining } = page
+              if (remaining === 0) return [Chunk.empty(), Option.none()] as const
+              const size = Math.min(remaining, streamPageSize)
+              const rows = yield* dialect.readStream(streamId, direction, from, size).pipe(
+                Effect.mapError(storeError("read a stream"))
+              )
+              const events: Array<RecordedEvent> = []
+              for (const row of rows) {
+                const event = toRecorded(row)
+                if (Either.isRight(event)) {
+                  events.push(event.right)
+                  continue
+                }
+                if (events.length === 0) return yield* Effect.fail(event.left)
+                return [Chunk.unsafeFromArray(events), Option.some<Page>({ broken: event.left })] as const
+              }
+              const last = events.at(-1)
+              const next = direction === "forward" ? (last?.version ?? 0) + 1 : (last?.version ?? 0) - 1
+              const more = last !== undefined && events.length === size && remaining > size && next >= 1
+              return [
+                Chunk.unsafeFromArray(events),
+                more ? Option.some<Page>({ from: next, remaining: remaining - size }) : Option.none()
+              ] as const
+            }).pipe(withSql)
+        )
       })
 
     return {
