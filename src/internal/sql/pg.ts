@@ -380,10 +380,16 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
       return results
     })
 
+  /**
+   * A page of one stream. Read forward, the page is also bounded above: a stream's ordinals run
+   * from 1 to its version without gaps, so the bound takes nothing away, and it keeps a planner
+   * without statistics on the table (a new or freshly loaded one) from sorting every remaining
+   * event of the stream for each page, which made reading a long stream quadratic.
+   */
   const readStream: Dialect["readStream"] = (streamId, direction, from, limit) =>
     run<EventRow>(
       `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
-      WHERE e.entity_id = $1 AND e.ordinal ${direction === "forward" ? ">=" : "<="} $2
+      WHERE e.entity_id = $1 AND ${direction === "forward" ? "e.ordinal >= $2 AND e.ordinal < $2::bigint + $3" : "e.ordinal <= $2"}
       ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT $3`,
       [streamId, from, limit]
     )
