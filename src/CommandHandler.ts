@@ -169,7 +169,7 @@ const loader = <State, Event extends { readonly _tag: string }>(
   snapshots: Snapshot.Snapshots<State> | undefined
 ): {
   readonly load: (streamId: string) => Effect.Effect<Snapshotting.Load<State>, LoadError, EventStore | SnapshotStore>
-  readonly handled: (streamId: string, folded: Folded<State>, from: number) => Effect.Effect<void, never, SnapshotStore>
+  readonly handled: (streamId: string, folded: Folded<State>, from: number) => Effect.Effect<void, never, EventStore | SnapshotStore>
 } => {
   if (snapshots !== undefined) return Snapshotting.make(decider, snapshots)
   const fold = foldStream(decider)

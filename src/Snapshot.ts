@@ -14,7 +14,7 @@
  *
  * A load reads the latest snapshot with the settings' schema identity, decodes its state and
  * folds only the events after it. A snapshot it cannot use (another stream type, a state that
- * no longer decodes, a version the stream has not reached) is ignored and the stream folded from
+ * no longer decodes, events the stream no longer holds) is ignored and the stream folded from
  * its first event: a snapshot never fails a load, and never changes its result. New snapshots
  * are written after a command or a load, as the policy says, by a fiber of their own: the
  * command does not wait for them, and a failed write is logged and changes nothing else.
@@ -22,13 +22,17 @@
  * may still roll back the events they would describe.
  *
  * **What identifies a snapshot's schema.** Each snapshot is stored with a schema identity: a
- * fingerprint of the state Schema (its whole structure, both sides, with its transformations,
- * refinements and annotations; stable across runs and processes) followed by the settings'
- * `version`, if given. Loads only use snapshots of their own identity, so changing the state
- * Schema retires the old snapshots. Changing `evolve` does not change the Schema, yet a
- * snapshot folded by the old `evolve` is wrong even though it still decodes: bump `version`
- * whenever the same events would now fold into another state. Two deciders that snapshot the
- * same streams with the same state Schema also need different versions.
+ * fingerprint of the state Schema (its structure, both sides, the shape of its transformations,
+ * its refinements and annotations, but not the code of its transformations) followed by the
+ * settings' `version`, if given. Loads only use snapshots of their own identity, so changing the
+ * state Schema's structure retires the old snapshots. Changing `evolve`, or a transformation's
+ * code, does not change the fingerprint, yet a snapshot made by the old code is wrong even
+ * though it still decodes: bump `version` whenever the same events would now give another
+ * state. Two deciders that snapshot the same streams with the same state Schema also need
+ * different versions.
+ *
+ * Each snapshot also records the id of the event at its version, and a load uses it only while
+ * the stream still holds that event there.
  *
  * Snapshots are a cache: deleting some or all of them (`SnapshotStore.deleteAll`, or a plain
  * `DELETE` on the SQL backends) changes no result, only how many events the next loads read.
@@ -146,8 +150,9 @@ export const make = <State, Encoded>(options: Options<State, Encoded>): Snapshot
 })
 
 /**
- * The fingerprint of a Schema: a hash of its whole structure, the same in every run of the same
- * Schema. Snapshot identities start with the state Schema's.
+ * The fingerprint of a Schema: a hash of its structure and annotations (not of the code of its
+ * transformations), the same in every run of the same Schema. Snapshot identities start with
+ * the state Schema's.
  *
  * @since 0.1.0
  * @category fingerprints

@@ -10,8 +10,9 @@
  *
  * Every store layer provides it, in the same database as the events: `EventStore.layerMemory`,
  * `SqliteEventStore.layer`, `PgEventStore.layer`, `SqlEventStore.layer`. On the SQL backends
- * snapshots live in the `snapshots` table, one row per stream, schema identity and version, so
- * that older snapshots stay available to reads as of an older version.
+ * snapshots live in the `snapshots` table: the latest snapshot of each stream for each schema
+ * identity, so that processes running different versions of the state Schema (a rolling
+ * deploy) keep their own.
  *
  * @since 0.1.0
  */
@@ -34,6 +35,11 @@ export interface NewSnapshot {
   readonly streamType: string
   /** The version the state was folded to: it holds the stream's first `version` events. */
   readonly version: number
+  /**
+   * The id of the event at `version`. A load uses the snapshot only while the stream still holds
+   * that event there: a stream cut short, or deleted and written again, has other events.
+   */
+  readonly eventId: string
   /** What identifies the Schema and the fold that produced the state (see `Snapshot.make`). */
   readonly schemaId: string
   /** The state, encoded with its Schema, as JSON text. */
@@ -74,7 +80,11 @@ export interface SnapshotStore {
     streamId: string,
     options?: ReadOptions
   ) => Effect.Effect<Option.Option<StoredSnapshot>, EventStoreError>
-  /** Stores a snapshot, replacing the one of the same stream, schema identity and version. */
+  /**
+   * Stores a snapshot, replacing the one of the same stream, schema identity and version, and
+   * deletes the older snapshots of the same stream and schema identity: only the latest is ever
+   * loaded from.
+   */
   readonly write: (snapshot: NewSnapshot) => Effect.Effect<void, EventStoreError>
   /** Deletes every snapshot of a stream. */
   readonly delete: (streamId: string) => Effect.Effect<void, EventStoreError>

@@ -33,6 +33,12 @@ for (const backend of [sqliteBackend(), postgresBackend("snapshots")]) {
             [state, streamId]
           )
         ),
+      deleteStream: (streamId) =>
+        Effect.promise(async () => {
+          const p = backend.placeholder
+          await backend.query(`DELETE FROM ${backend.table("events")} WHERE entity_id = ${p(1)}`, [streamId])
+          await backend.query(`DELETE FROM ${backend.table("entities")} WHERE id = ${p(1)}`, [streamId])
+        }),
       inTransaction: (effect) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))
     })
   })
@@ -40,6 +46,15 @@ for (const backend of [sqliteBackend(), postgresBackend("snapshots")]) {
 
 describe("Snapshot", () => {
   const State = () => Schema.Struct({ total: Schema.Int, items: Schema.Array(Schema.Struct({ sku: Schema.String })) })
+
+  it("fingerprints Schemas with bigint bounds and examples", () => {
+    const bounded = Schema.Struct({ amount: Schema.BigInt.pipe(Schema.betweenBigInt(0n, 10n)) })
+    const wider = Schema.Struct({ amount: Schema.BigInt.pipe(Schema.betweenBigInt(0n, 20n)) })
+    expect(Snapshot.fingerprint(bounded)).toMatch(/^[0-9a-f]{16}$/)
+    expect(Snapshot.fingerprint(bounded)).not.toBe(Snapshot.fingerprint(wider))
+    expect(() => Snapshot.make({ state: bounded.annotations({ examples: [{ amount: 1n }] }), policy: Snapshot.everyEvents(5) }))
+      .not.toThrow()
+  })
 
   it("identifies a state Schema by its structure, the same for equal Schemas built apart", () => {
     expect(Snapshot.fingerprint(State())).toBe(Snapshot.fingerprint(State()))

@@ -3,8 +3,10 @@
  * queries: read the stream's events from a starting state, check the stream type, decode and
  * evolve them a page at a time, and stop where the caller says.
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type * as Decider from "../Decider.js"
 import type { EventDecodeError, EventStoreError } from "../Errors.js"
@@ -34,6 +36,11 @@ export interface FoldOptions<State> {
 
 export type FoldError = StreamTypeMismatchError | EventDecodeError | EventStoreError
 
+interface Progress<State> {
+  readonly loaded: Folded<State>
+  readonly done: boolean
+}
+
 /**
  * Builds the fold of one decider's streams. Each page is folded in one synchronous loop:
  * loading a long stream is the hot path of every command.
@@ -41,43 +48,92 @@ export type FoldError = StreamTypeMismatchError | EventDecodeError | EventStoreE
 export const foldStream = <State, Event extends { readonly _tag: string }>(
   decider: Decider.Decider<State, any, Event, any, any>
 ) => {
-  const decode = Events.decoder(decider.events)
+  const foldChunk = chunkFolder(decider)
   return (streamId: string, options: FoldOptions<State>): Effect.Effect<Folded<State>, FoldError, EventStore> =>
     Effect.flatMap(EventStore, (store) => {
       const { from, toVersion, stopBefore } = options
       const limit = toVersion === undefined ? undefined : Math.max(0, toVersion - from.version)
       if (limit === 0) return Effect.succeed(from)
       const events = store.readStream(streamId, limit === undefined ? { from: from.version + 1 } : { from: from.version + 1, limit })
-      const foldChunk = (
-        folded: { readonly loaded: Folded<State>; readonly done: boolean },
-        chunk: Iterable<RecordedEvent>
-      ): Effect.Effect<{ readonly loaded: Folded<State>; readonly done: boolean }, StreamTypeMismatchError | EventDecodeError> => {
-        let state = folded.loaded.state
-        let last: RecordedEvent | undefined
-        let done = false
-        for (const recorded of chunk) {
-          if (recorded.streamType !== decider.streamType) {
-            return Effect.fail(
-              new StreamTypeMismatchError({ streamId, expectedType: decider.streamType, actualType: recorded.streamType })
-            )
-          }
-          if (stopBefore !== undefined && stopBefore(recorded)) {
-            done = true
-            break
-          }
-          const event = decode(recorded)
-          if (Either.isLeft(event)) return Effect.fail(event.left)
-          state = decider.evolve(state, event.right.data)
-          last = recorded
-        }
-        const loaded = last === undefined ? folded.loaded : { state, version: last.version, position: last.position }
-        return Effect.succeed({ loaded, done })
-      }
       return Stream.runFoldWhileEffect(
         Stream.chunks(events),
-        { loaded: from, done: false },
-        (folded) => !folded.done,
-        foldChunk
-      ).pipe(Effect.map((folded) => folded.loaded))
+        { loaded: from, done: false } as Progress<State>,
+        (progress) => !progress.done,
+        (progress, chunk) => foldChunk(streamId, progress, chunk, stopBefore)
+      ).pipe(Effect.map((progress) => progress.loaded))
     })
+}
+
+/**
+ * Builds the fold of one decider's streams from a state saved at a version (a snapshot): the
+ * read starts at the event of that version, which must still be the one the state was folded
+ * to (the same id, in a stream of the decider's type), then folds the events after it. Gives
+ * nothing when the event is not there: the stream was cut short, or deleted and written again,
+ * and the state describes events it no longer holds.
+ */
+export const resumeStream = <State, Event extends { readonly _tag: string }>(
+  decider: Decider.Decider<State, any, Event, any, any>
+) => {
+  const foldChunk = chunkFolder(decider)
+  return (
+    streamId: string,
+    from: Folded<State>,
+    eventId: string
+  ): Effect.Effect<Option.Option<Folded<State>>, FoldError, EventStore> =>
+    Effect.flatMap(EventStore, (store) => {
+      let anchored = false
+      const resume = (progress: Progress<State>, chunk: Chunk.Chunk<RecordedEvent>) => {
+        if (anchored) return foldChunk(streamId, progress, chunk, undefined)
+        const first = Chunk.head(chunk)
+        if (
+          Option.isNone(first) || first.value.version !== from.version || first.value.id !== eventId ||
+          first.value.streamType !== decider.streamType
+        ) {
+          return Effect.succeed({ loaded: progress.loaded, done: true })
+        }
+        anchored = true
+        const loaded = { ...progress.loaded, position: first.value.position }
+        return foldChunk(streamId, { loaded, done: false }, Chunk.drop(chunk, 1), undefined)
+      }
+      return Stream.runFoldWhileEffect(
+        Stream.chunks(store.readStream(streamId, { from: from.version })),
+        { loaded: from, done: false } as Progress<State>,
+        (progress) => !progress.done,
+        resume
+      ).pipe(Effect.map((progress) => (anchored ? Option.some(progress.loaded) : Option.none())))
+    })
+}
+
+/** Folds one page of a stream's events into the progress so far. */
+const chunkFolder = <State, Event extends { readonly _tag: string }>(
+  decider: Decider.Decider<State, any, Event, any, any>
+) => {
+  const decode = Events.decoder(decider.events)
+  return (
+    streamId: string,
+    progress: Progress<State>,
+    chunk: Iterable<RecordedEvent>,
+    stopBefore: ((recorded: RecordedEvent) => boolean) | undefined
+  ): Effect.Effect<Progress<State>, StreamTypeMismatchError | EventDecodeError> => {
+    let state = progress.loaded.state
+    let last: RecordedEvent | undefined
+    let done = false
+    for (const recorded of chunk) {
+      if (recorded.streamType !== decider.streamType) {
+        return Effect.fail(
+          new StreamTypeMismatchError({ streamId, expectedType: decider.streamType, actualType: recorded.streamType })
+        )
+      }
+      if (stopBefore !== undefined && stopBefore(recorded)) {
+        done = true
+        break
+      }
+      const event = decode(recorded)
+      if (Either.isLeft(event)) return Effect.fail(event.left)
+      state = decider.evolve(state, event.right.data)
+      last = recorded
+    }
+    const loaded = last === undefined ? progress.loaded : { state, version: last.version, position: last.position }
+    return Effect.succeed({ loaded, done })
+  }
 }

@@ -25,8 +25,9 @@ export const make: Effect.Effect<SnapshotStore> = Effect.sync(() => {
       Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
         Effect.sync(() => {
           const stored: StoredSnapshot = { ...snapshot, createdAt: new Date(now) }
+          // The latest snapshot of each schema identity is kept, as in SQL.
           const others = (streams.get(snapshot.streamId) ?? []).filter((existing) =>
-            existing.version !== snapshot.version || existing.schemaId !== snapshot.schemaId
+            existing.schemaId !== snapshot.schemaId || existing.version > snapshot.version
           )
           streams.set(snapshot.streamId, [...others, stored].sort((a, b) => a.version - b.version))
         })),

@@ -16,7 +16,7 @@ import type { Snapshots } from "../Snapshot.js"
 import type { StoredSnapshot } from "../SnapshotStore.js"
 import { SnapshotStore } from "../SnapshotStore.js"
 import type { Folded, FoldError } from "./loading.js"
-import { foldStream } from "./loading.js"
+import { foldStream, resumeStream } from "./loading.js"
 
 interface SqlTransaction {
   readonly SqlTransaction: unique symbol
@@ -28,9 +28,13 @@ interface SqlTransaction {
  */
 const SqlTransaction = Context.GenericTag<SqlTransaction, unknown>("@effect/sql/SqlClient/TransactionConnection")
 
-/** A 64-bit FNV-1a hash of an AST's JSON form, in hex. */
+/**
+ * A 64-bit FNV-1a hash of an AST's JSON form, in hex. The JSON form holds the AST's structure
+ * and annotations, not the code of its transformations; bigint values in annotations (bounds,
+ * examples) are written as text rather than refused.
+ */
 export const fingerprint = (ast: SchemaAST.AST): string => {
-  const text = JSON.stringify(ast)
+  const text = JSON.stringify(ast, (_, value) => (typeof value === "bigint" ? `${value}n` : value))
   let hash = 0xcbf29ce484222325n
   for (let index = 0; index < text.length; index++) {
     hash = BigInt.asUintN(64, (hash ^ BigInt(text.charCodeAt(index))) * 0x100000001b3n)
@@ -56,7 +60,9 @@ export const awaitWrites: Effect.Effect<void, never, SnapshotStore> = Effect.fla
  * it: snapshots are a cache, and the caller has its result already.
  */
 const inBackground = (store: SnapshotStore, streamId: string, what: string, work: Effect.Effect<void, unknown>) =>
-  Effect.gen(function*() {
+  // Claiming the stream and forking are one step: an interruption between them would leave the
+  // claim behind, and no snapshot of the stream would be written again.
+  Effect.uninterruptible(Effect.gen(function*() {
     const done = yield* Deferred.make<void>()
     const claimed = yield* Effect.sync(() => {
       let streams = underWay.get(store)
@@ -70,6 +76,8 @@ const inBackground = (store: SnapshotStore, streamId: string, what: string, work
     })
     if (!claimed) return
     yield* work.pipe(
+      // A write that hangs (a connection that never answers) must not hold the claim for ever.
+      Effect.timeoutFail({ duration: backgroundTimeout, onTimeout: () => new Error(`timed out after ${backgroundTimeout}`) }),
       Effect.catchAllCause((cause) => Effect.logWarning(`Could not ${what}`, cause)),
       Effect.annotateLogs({ streamId }),
       Effect.ensuring(Effect.suspend(() => {
@@ -79,7 +87,9 @@ const inBackground = (store: SnapshotStore, streamId: string, what: string, work
       Effect.mapInputContext((context: Context.Context<never>) => Context.omit(SqlTransaction)(context)),
       Effect.forkDaemon
     )
-  })
+  }))
+
+const backgroundTimeout = "1 minute"
 
 /** A load through snapshots: the stream folded, and the version of the snapshot it started from. */
 export interface Load<State> {
@@ -93,23 +103,42 @@ export const make = <State, Event extends { readonly _tag: string }>(
   snapshots: Snapshots<State>
 ) => {
   const fold = foldStream(decider)
+  const resumeFrom = resumeStream(decider)
   const codec = Schema.parseJson(snapshots.state)
   const decode = Schema.decodeEither(codec)
   const encode = Schema.encode(codec)
   const { policy, schemaId } = snapshots
   const initial: Folded<State> = { state: decider.initialState, version: 0, position: Position.start }
 
+  /** A snapshot's state and version, and the id of the event at its version. */
+  interface Usable {
+    readonly folded: Folded<State>
+    readonly eventId: string
+  }
+
   /** The state of a stored snapshot, if it is one this decider can start from. */
-  const usable = (snapshot: StoredSnapshot): Effect.Effect<Option.Option<Folded<State>>> => {
+  const usable = (snapshot: StoredSnapshot): Effect.Effect<Option.Option<Usable>> => {
     if (snapshot.streamType !== decider.streamType || snapshot.version < 1) return Effect.succeedNone
-    return Either.match(decode(snapshot.state), {
-      onLeft: (error) =>
-        Effect.as(
-          Effect.logWarning(`Ignored the snapshot at version ${snapshot.version}: its state does not decode`, error),
-          Option.none()
-        ),
-      // Its position is the one of the event at its version, found by the load.
-      onRight: (state) => Effect.succeedSome({ state, version: snapshot.version, position: Position.start })
+    const ignored = (error: unknown) =>
+      Effect.as(
+        Effect.logWarning(`Ignored the snapshot at version ${snapshot.version}: its state does not decode`, error),
+        Option.none()
+      )
+    let decoded: Either.Either<State, unknown>
+    try {
+      decoded = decode(snapshot.state)
+    } catch (error) {
+      // A transformation of the state Schema that throws instead of failing.
+      return ignored(error)
+    }
+    return Either.match(decoded, {
+      onLeft: ignored,
+      // Its position is the one of the event at its version, which the load reads.
+      onRight: (state) =>
+        Effect.succeedSome({
+          folded: { state, version: snapshot.version, position: Position.start },
+          eventId: snapshot.eventId
+        })
     })
   }
 
@@ -122,38 +151,60 @@ export const make = <State, Event extends { readonly _tag: string }>(
     )
 
   /**
-   * Snapshots a folded state in the background, unless the caller is in a transaction: what it
-   * read or appended there may still roll back, and a snapshot must only ever hold events that
-   * are stored for good.
+   * Runs work on a stream's snapshots in the background, unless the caller is in a transaction:
+   * what it read or appended there may still roll back (a snapshot must only ever hold events
+   * that are stored for good), and on SQLite the work would wait for the connection the
+   * transaction holds.
    */
-  const write = (store: SnapshotStore, streamId: string, folded: Folded<State>) =>
+  const outsideTransactions = (
+    store: SnapshotStore,
+    streamId: string,
+    what: string,
+    work: Effect.Effect<void, unknown, EventStore>
+  ): Effect.Effect<void, never, EventStore> =>
     Effect.flatMap(Effect.serviceOption(SqlTransaction), (transaction) =>
       Option.isSome(transaction)
         ? Effect.void
-        : inBackground(
-          store,
-          streamId,
-          `write the snapshot at version ${folded.version}`,
-          Effect.flatMap(encode(folded.state), (state) =>
-            store.write({ streamId, streamType: decider.streamType, version: folded.version, schemaId, state }))
-        ))
+        : Effect.flatMap(EventStore, (events) =>
+          inBackground(store, streamId, what, Effect.provideService(work, EventStore, events))))
 
   /**
-   * Folds a stream on from a snapshot. When no event follows the snapshot, the event at its
-   * version must exist: a snapshot the stream has not reached (its events were deleted, or
-   * restored from an older backup) is not trusted, and the stream's snapshots are deleted so that
-   * none of them is trusted once the stream grows past it.
+   * Snapshots a folded state, with the id of the event at its version, read afresh: if the
+   * stream no longer holds the event the state was folded to, nothing is written.
    */
-  const resume = (store: SnapshotStore, streamId: string, snapshot: Folded<State>) =>
+  const write = (store: SnapshotStore, streamId: string, folded: Folded<State>) =>
+    outsideTransactions(
+      store,
+      streamId,
+      `write the snapshot at version ${folded.version}`,
+      Effect.gen(function*() {
+        const event = yield* eventAt(streamId, folded.version)
+        if (Option.isNone(event) || !Position.equals(event.value.position, folded.position)) return
+        const state = yield* encode(folded.state)
+        yield* store.write({
+          streamId,
+          streamType: decider.streamType,
+          version: folded.version,
+          eventId: event.value.id,
+          schemaId,
+          state
+        })
+      })
+    )
+
+  /**
+   * Folds a stream on from a snapshot, if the stream still holds the event the snapshot was
+   * folded to. One it does not (cut short, or deleted and written again) describes other events:
+   * it is not trusted, and the stream's snapshots are deleted.
+   */
+  const resume = (store: SnapshotStore, streamId: string, snapshot: Usable) =>
     Effect.gen(function*() {
-      const loaded = yield* fold(streamId, { from: snapshot })
-      if (loaded.version > snapshot.version) return Option.some(loaded)
-      const event = yield* eventAt(streamId, snapshot.version)
-      if (Option.isSome(event)) return Option.some({ ...loaded, position: event.value.position })
-      yield* Effect.logWarning(`Ignored the snapshot at version ${snapshot.version}: the stream is shorter`).pipe(
-        Effect.annotateLogs({ streamId, schemaId })
-      )
-      yield* inBackground(store, streamId, "delete the snapshots", store.delete(streamId))
+      const resumed = yield* resumeFrom(streamId, snapshot.folded, snapshot.eventId)
+      if (Option.isSome(resumed)) return resumed
+      yield* Effect.logWarning(
+        `Ignored the snapshot at version ${snapshot.folded.version}: the stream no longer holds the events it was folded from`
+      ).pipe(Effect.annotateLogs({ streamId, schemaId }))
+      yield* outsideTransactions(store, streamId, "delete the snapshots", store.delete(streamId))
       return Option.none()
     })
 
@@ -164,7 +215,7 @@ export const make = <State, Event extends { readonly _tag: string }>(
       const snapshot = yield* latest(store, streamId)
       const resumed = Option.isSome(snapshot) ? yield* resume(store, streamId, snapshot.value) : Option.none()
       const result: Load<State> = Option.isSome(resumed) && Option.isSome(snapshot)
-        ? { loaded: resumed.value, from: snapshot.value.version }
+        ? { loaded: resumed.value, from: snapshot.value.folded.version }
         : { loaded: yield* fold(streamId, { from: initial }), from: 0 }
       if (policy._tag === "WhenLoadReads" && result.loaded.version - result.from >= policy.events) {
         yield* write(store, streamId, result.loaded)
@@ -173,7 +224,11 @@ export const make = <State, Event extends { readonly _tag: string }>(
     })
 
   /** After a command: snapshots the new state if the policy asks for it. */
-  const handled = (streamId: string, folded: Folded<State>, from: number): Effect.Effect<void, never, SnapshotStore> =>
+  const handled = (
+    streamId: string,
+    folded: Folded<State>,
+    from: number
+  ): Effect.Effect<void, never, EventStore | SnapshotStore> =>
     policy._tag === "EveryEvents" && folded.version - from >= policy.events
       ? Effect.flatMap(SnapshotStore, (store) => write(store, streamId, folded))
       : Effect.void

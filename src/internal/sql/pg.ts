@@ -172,14 +172,16 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     // column without rewriting the table.)
     "3_event_schema_versions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql.unsafe(`ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS schema_version INTEGER NOT NULL DEFAULT 1`)),
-    // One row per snapshot, not one per stream: a read as of an older version can start from an
-    // older snapshot, and processes that fold with different state schemas (a rolling deploy)
-    // keep their own snapshots instead of overwriting each other's.
+    // The latest snapshot of each stream for each schema identity: processes that fold with
+    // different state schemas (a rolling deploy) keep their own instead of overwriting each
+    // other's. The id of the event at the snapshot's version tells whether the stream still
+    // holds the events it was folded from.
     "4_snapshots": Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.snapshots} (
         stream_id TEXT NOT NULL,
         stream_type TEXT NOT NULL,
         version INT NOT NULL,
+        event_id TEXT NOT NULL,
         schema_id TEXT NOT NULL,
         state TEXT NOT NULL,
         created_at TIMESTAMPTZ NOT NULL DEFAULT now(),

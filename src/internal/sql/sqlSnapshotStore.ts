@@ -1,7 +1,6 @@
 /**
- * Snapshots in the store's `snapshots` table, one row per (stream, schema identity, version).
- * Reading the latest usable snapshot walks the primary key backwards from the stream and schema
- * identity it names, so it costs one index probe however many snapshots a stream has.
+ * Snapshots in the store's `snapshots` table: the latest of each stream for each schema
+ * identity (a write deletes the older ones of its identity). Reading one is an index probe.
  *
  * Like every statement through the `SqlClient`, one run inside a transaction joins it. Command
  * handlers write their snapshots from a fiber of their own, outside any transaction.
@@ -17,6 +16,7 @@ interface SnapshotRow {
   readonly stream_id: string
   readonly stream_type: string
   readonly version: number
+  readonly event_id: string
   readonly schema_id: string
   readonly state: string
   readonly created_at: Date | string
@@ -48,7 +48,7 @@ export const make = (tables: Tables): Effect.Effect<SnapshotStore, never, SqlCli
         if (options?.schemaId !== undefined) where.push(`schema_id = ${param(options.schemaId)}`)
         if (options?.maxVersion !== undefined) where.push(`version <= ${param(options.maxVersion)}`)
         return run<SnapshotRow>(
-          `SELECT stream_id, stream_type, version, schema_id, state, created_at FROM ${snapshots}
+          `SELECT stream_id, stream_type, version, event_id, schema_id, state, created_at FROM ${snapshots}
           WHERE ${where.join(" AND ")} ORDER BY version DESC, created_at DESC LIMIT 1`,
           values
         ).pipe(
@@ -59,15 +59,23 @@ export const make = (tables: Tables): Effect.Effect<SnapshotStore, never, SqlCli
 
       write: (snapshot) => {
         const { param, values } = parameters()
-        return run(
-          `INSERT INTO ${snapshots} (stream_id, stream_type, version, schema_id, state)
+        const upsert = run(
+          `INSERT INTO ${snapshots} (stream_id, stream_type, version, event_id, schema_id, state)
           VALUES (${param(snapshot.streamId)}, ${param(snapshot.streamType)}, ${param(snapshot.version)}, ${
-            param(snapshot.schemaId)
-          }, ${param(snapshot.state)})
+            param(snapshot.eventId)
+          }, ${param(snapshot.schemaId)}, ${param(snapshot.state)})
           ON CONFLICT (stream_id, schema_id, version)
-          DO UPDATE SET stream_type = excluded.stream_type, state = excluded.state, created_at = ${now}`,
+          DO UPDATE SET stream_type = excluded.stream_type, event_id = excluded.event_id, state = excluded.state,
+            created_at = ${now}`,
           values
-        ).pipe(Effect.asVoid, Effect.mapError(storeError("write a snapshot")))
+        )
+        // A writer only deletes what is older than its own: the latest snapshot always stays.
+        const older = run(
+          `DELETE FROM ${snapshots} WHERE stream_id = ${isPg ? "$1" : "?"} AND schema_id = ${isPg ? "$2" : "?"}
+          AND version < ${isPg ? "$3" : "?"}`,
+          [snapshot.streamId, snapshot.schemaId, snapshot.version]
+        )
+        return Effect.zipRight(upsert, older).pipe(Effect.asVoid, Effect.mapError(storeError("write a snapshot")))
       },
 
       delete: (streamId) =>
@@ -88,6 +96,7 @@ const toStored = (row: SnapshotRow): StoredSnapshot => ({
   streamId: row.stream_id,
   streamType: row.stream_type,
   version: Number(row.version),
+  eventId: row.event_id,
   schemaId: row.schema_id,
   state: row.state,
   createdAt: new Date(row.created_at)

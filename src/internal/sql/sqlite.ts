@@ -140,14 +140,16 @@ export const make = (tables: Tables): Dialect => {
         yield* sql.unsafe(`ALTER TABLE ${events} ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1`)
       }
     }),
-    // One row per snapshot, not one per stream: a read as of an older version can start from an
-    // older snapshot, and processes that fold with different state schemas (a rolling deploy)
-    // keep their own snapshots instead of overwriting each other's.
+    // The latest snapshot of each stream for each schema identity: processes that fold with
+    // different state schemas (a rolling deploy) keep their own instead of overwriting each
+    // other's. The id of the event at the snapshot's version tells whether the stream still
+    // holds the events it was folded from.
     "4_snapshots": Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.snapshots} (
         stream_id TEXT NOT NULL,
         stream_type TEXT NOT NULL,
         version INT NOT NULL,
+        event_id TEXT NOT NULL,
         schema_id TEXT NOT NULL,
         state TEXT NOT NULL,
         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
