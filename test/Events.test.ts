@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
 import { Errors, Events, Position } from "effect-eventsourcing"
+import { BasketEvent, ItemAdded, ItemRemoved } from "./support/basket.js"
 
 const Opened = Schema.TaggedStruct("Opened", { at: Schema.Date })
 class Closed extends Schema.TaggedClass<Closed>()("Closed", { reason: Schema.String }) {}
@@ -73,33 +74,18 @@ describe("Events", () => {
 })
 
 describe("Events.evolution", () => {
-  // Version 1 stored a price in euros as `price`; version 2 in cents as `priceCents`; version 3
-  // added a quantity. The type was once called "CartItemAdded".
-  const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int, quantity: Schema.Int })
-    .annotations(Events.evolution({
-      formerNames: ["CartItemAdded"],
-      upcasts: [
-        Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
-          sku: v1.sku,
-          priceCents: Math.round(v1.price * 100)
-        })),
-        Events.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
-      ]
-    }))
-  const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })
-  const CartEvent = Schema.Union(ItemAdded, ItemRemoved)
-  const decode = Events.decoder(CartEvent)
+  const decode = Events.decoder(BasketEvent)
   const stored = (type: string, data: unknown, schemaVersion: number) => ({ ...recorded(type, data), schemaVersion })
 
   it("stores new events in the current version of their type", () => {
-    const encode = Events.encoder(CartEvent, "cart")
+    const encode = Events.encoder(BasketEvent, "cart")
     expect(encode(ItemAdded.make({ sku: "A", priceCents: 250, quantity: 2 }))).toEqual(
       Either.right({ type: "ItemAdded", data: { sku: "A", priceCents: 250, quantity: 2 }, schemaVersion: 3 })
     )
     // A type that never changed keeps the default version, 1.
     expect(encode(ItemRemoved.make({ sku: "A" }))).toEqual(Either.right({ type: "ItemRemoved", data: { sku: "A" } }))
-    expect(Events.schemaVersion(CartEvent, "ItemAdded")).toBe(3)
-    expect(Events.schemaVersion(CartEvent, "ItemRemoved")).toBe(1)
+    expect(Events.schemaVersion(BasketEvent, "ItemAdded")).toBe(3)
+    expect(Events.schemaVersion(BasketEvent, "ItemRemoved")).toBe(1)
   })
 
   it("reads every older version, and former names, as the current event", () => {
@@ -122,8 +108,8 @@ describe("Events.evolution", () => {
     const built: ReadonlyArray<Schema.Schema<any, any>> = [
       ItemAdded,
       Schema.Union(ItemAdded),
-      Schema.Union(CartEvent, Opened),
-      CartEvent.annotations({ title: "Cart" })
+      Schema.Union(BasketEvent, Opened),
+      BasketEvent.annotations({ title: "Cart" })
     ]
     for (const schema of built) {
       expect(Events.schemaVersion(schema, "ItemAdded")).toBe(3)

@@ -5,28 +5,12 @@
  * are never rewritten.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Ref, Schema, Stream } from "effect"
+import { Chunk, Effect, Fiber, Ref, Stream } from "effect"
 import { CommandHandler, Decider, EventStore, ExpectedVersion, Events, Position, Projection } from "effect-eventsourcing"
 import type { Backend } from "./support/backends.js"
 import { sqliteBackend, postgresBackend } from "./support/backends.js"
+import { BasketEvent, ItemAdded } from "./support/basket.js"
 import { live } from "./support/live.js"
-
-// Release 1 stored "CartItemAdded" with a price in euros. Release 2 renamed it "ItemAdded" and
-// stored cents (schema version 2). Release 3, this code, also stores a quantity (version 3).
-const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int, quantity: Schema.Int })
-  .annotations(Events.evolution({
-    formerNames: ["CartItemAdded"],
-    upcasts: [
-      Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
-        sku: v1.sku,
-        priceCents: Math.round(v1.price * 100)
-      })),
-      Events.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
-    ]
-  }))
-const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })
-const BasketEvent = Schema.Union(ItemAdded, ItemRemoved)
-type BasketEvent = typeof BasketEvent.Type
 
 type Basket = ReadonlyMap<string, { readonly priceCents: number; readonly quantity: number }>
 

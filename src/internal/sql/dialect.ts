@@ -2,7 +2,7 @@
  * What differs between the SQL databases: the statements. Everything else (validation, retries,
  * resolving conflicts, decoding) is shared in `sqlEventStore.ts`.
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -31,6 +31,26 @@ export interface StreamState {
 export interface EventRowWithAppendSize extends EventRow {
   readonly append_size: number | string
 }
+
+/**
+ * The migration that creates the snapshots table, the same in both databases but for how a
+ * timestamp is kept. It holds the latest snapshot of each stream for each schema identity:
+ * processes that fold with different state schemas (a rolling deploy) keep their own instead of
+ * overwriting each other's. The id of the event at the snapshot's version tells whether the
+ * stream still holds the events it was folded from.
+ */
+export const createSnapshots = (table: string, createdAt: string): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} (
+      stream_id TEXT NOT NULL,
+      stream_type TEXT NOT NULL,
+      version INT NOT NULL,
+      event_id TEXT NOT NULL,
+      schema_id TEXT NOT NULL,
+      state TEXT NOT NULL,
+      created_at ${createdAt},
+      PRIMARY KEY (stream_id, schema_id, version)
+    )`))
 
 export interface Dialect {
   /** The schema migrations, by `<id>_<name>`, for `Migrator.fromRecord`. */

@@ -35,7 +35,7 @@ import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
-import { AppendConflict, appendResult, causeCode, wholeAppends, emptyResult } from "./dialect.js"
+import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, wholeAppends } from "./dialect.js"
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
@@ -172,21 +172,7 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     // column without rewriting the table.)
     "3_event_schema_versions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql.unsafe(`ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS schema_version INTEGER NOT NULL DEFAULT 1`)),
-    // The latest snapshot of each stream for each schema identity: processes that fold with
-    // different state schemas (a rolling deploy) keep their own instead of overwriting each
-    // other's. The id of the event at the snapshot's version tells whether the stream still
-    // holds the events it was folded from.
-    "4_snapshots": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.snapshots} (
-        stream_id TEXT NOT NULL,
-        stream_type TEXT NOT NULL,
-        version INT NOT NULL,
-        event_id TEXT NOT NULL,
-        schema_id TEXT NOT NULL,
-        state TEXT NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-        PRIMARY KEY (stream_id, schema_id, version)
-      )`))
+    "4_snapshots": createSnapshots(tables.snapshots, "TIMESTAMPTZ NOT NULL DEFAULT now()")
   }
 
   const exclusively: Dialect["exclusively"] = (migrate) =>
@@ -267,15 +253,15 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     const { param, values } = parameters()
     const stream = moveStream(append, param)
     const positionValue = position === undefined ? `nextval(${param(sequenceName)}::regclass)` : `${param(String(position))}::bigint`
-    const column = <K extends keyof PreparedAppend["events"][number]>(key: K) =>
-      `${param(append.events.map((event) => event[key]))}::text[]`
+    const column = <K extends keyof PreparedAppend["events"][number]>(key: K, type = "text") =>
+      `${param(append.events.map((event) => event[key]))}::${type}[]`
     // Most appends give all their events one actor, one metadata and one schema version: those
     // go as one value.
     const uniform = <K extends "actor" | "metadata" | "schemaVersion">(key: K, name: string, type: string) => {
       const first = append.events[0]![key]
       return append.events.every((event) => event[key] === first)
         ? { select: `${param(first)}::${type}`, unnest: "", alias: "" }
-        : { select: `e.${name}`, unnest: `, ${param(append.events.map((event) => event[key]))}::${type}[]`, alias: `, ${name}` }
+        : { select: `e.${name}`, unnest: `, ${column(key, type)}`, alias: `, ${name}` }
     }
     const actor = uniform("actor", "actor", "text")
     const metadata = uniform("metadata", "metadata", "text")

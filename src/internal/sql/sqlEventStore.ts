@@ -33,6 +33,7 @@ import * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
 import { emptyResult } from "./dialect.js"
 import * as Pg from "./pg.js"
+import type { EventRow } from "./rows.js"
 import { positionOf, toRecorded } from "./rows.js"
 import * as Sqlite from "./sqlite.js"
 import * as Tables from "./tables.js"
@@ -62,6 +63,17 @@ const storeError = (operation: string) => (cause: unknown) => new EventStoreErro
 /** A `SqlError` thrown as a defect (as a failed commit is, by `@effect/sql`) back in the error channel. */
 const recoverSqlDefects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
   Effect.catchSomeDefect(effect, (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
+
+/** The events of rows read, up to the first row the store cannot read (its JSON is broken). */
+const readRows = (rows: ReadonlyArray<EventRow>) => {
+  const events: Array<RecordedEvent> = []
+  for (const row of rows) {
+    const event = toRecorded(row)
+    if (Either.isLeft(event)) return { events, broken: { row, error: event.left } }
+    events.push(event.right)
+  }
+  return { events, broken: undefined }
+}
 
 export const migrate = (dialect: Dialect, tables: Tables.Tables) =>
   dialect.exclusively(
@@ -224,18 +236,11 @@ export const make = (
       Effect.flatMap(
         dialect.readAll(after, size).pipe(Effect.mapError(storeError("read all events"))),
         (rows) => {
-          const events: Array<RecordedEvent> = []
-          for (const row of rows) {
-            const event = toRecorded(row)
-            if (Either.isRight(event)) {
-              events.push(event.right)
-              continue
-            }
-            const broken = positionOf(row.position, row.transaction_id)
-            const before = events.filter((event) => !Position.equals(event.position, broken))
-            return before.length > 0 ? Effect.succeed(before) : Effect.fail(event.left)
-          }
-          return Effect.succeed(events)
+          const { broken, events } = readRows(rows)
+          if (broken === undefined) return Effect.succeed(events)
+          const at = positionOf(broken.row.position, broken.row.transaction_id)
+          const before = events.filter((event) => !Position.equals(event.position, at))
+          return before.length > 0 ? Effect.succeed(before) : Effect.fail(broken.error)
         }
       ).pipe(withSql)
 
@@ -260,15 +265,10 @@ export const make = (
               const rows = yield* dialect.readStream(streamId, direction, from, size).pipe(
                 Effect.mapError(storeError("read a stream"))
               )
-              const events: Array<RecordedEvent> = []
-              for (const row of rows) {
-                const event = toRecorded(row)
-                if (Either.isRight(event)) {
-                  events.push(event.right)
-                  continue
-                }
-                if (events.length === 0) return yield* Effect.fail(event.left)
-                return [Chunk.unsafeFromArray(events), Option.some<Page>({ broken: event.left })] as const
+              const { broken, events } = readRows(rows)
+              if (broken !== undefined) {
+                if (events.length === 0) return yield* Effect.fail(broken.error)
+                return [Chunk.unsafeFromArray(events), Option.some<Page>({ broken: broken.error })] as const
               }
               const last = events.at(-1)
               const next = direction === "forward" ? (last?.version ?? 0) + 1 : (last?.version ?? 0) - 1

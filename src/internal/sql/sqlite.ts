@@ -18,7 +18,7 @@ import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
-import { AppendConflict, appendResult, causeCode, wholeAppends, emptyResult } from "./dialect.js"
+import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, wholeAppends } from "./dialect.js"
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
@@ -140,21 +140,7 @@ export const make = (tables: Tables): Dialect => {
         yield* sql.unsafe(`ALTER TABLE ${events} ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1`)
       }
     }),
-    // The latest snapshot of each stream for each schema identity: processes that fold with
-    // different state schemas (a rolling deploy) keep their own instead of overwriting each
-    // other's. The id of the event at the snapshot's version tells whether the stream still
-    // holds the events it was folded from.
-    "4_snapshots": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.snapshots} (
-        stream_id TEXT NOT NULL,
-        stream_type TEXT NOT NULL,
-        version INT NOT NULL,
-        event_id TEXT NOT NULL,
-        schema_id TEXT NOT NULL,
-        state TEXT NOT NULL,
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-        PRIMARY KEY (stream_id, schema_id, version)
-      )`))
+    "4_snapshots": createSnapshots(tables.snapshots, "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
   }
 
   /** Moves one stream's version if the checks hold; no row when they do not. */
