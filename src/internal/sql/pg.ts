@@ -404,9 +404,10 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
 
   const head: Dialect["head"] = Effect.map(
     run<{ transaction_id: string; position: string }>(
-      `SELECT transaction_id::text AS transaction_id, position::text AS position FROM ${events}
-      WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY transaction_id DESC, position DESC LIMIT 1`,
+      // Qualified names: a bare name in ORDER BY would sort by the text output column instead.
+      `SELECT e.transaction_id::text AS transaction_id, e.position::text AS position FROM ${events} e
+      WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1`,
       []
     ),
     (rows) => rows[0] === undefined ? Position.start : positionOf(rows[0].position, rows[0].transaction_id)

@@ -194,10 +194,10 @@ export const make = (
 
       deadLetters: (projection) =>
         run<DeadLetterRow>(
-          `SELECT projection, event_id, stream_id, version, event_type, position${
-            isPg ? "::text AS position, transaction_id::text AS transaction_id" : ", NULL AS transaction_id"
-          }, reason, failed_at FROM ${deadLetters} WHERE projection = ${placeholder(1)}
-          ORDER BY ${isPg ? "transaction_id, " : ""}position, stream_id, version`,
+          `SELECT d.projection, d.event_id, d.stream_id, d.version, d.event_type, d.position${
+            isPg ? "::text AS position, d.transaction_id::text AS transaction_id" : ", NULL AS transaction_id"
+          }, d.reason, d.failed_at FROM ${deadLetters} d WHERE d.projection = ${placeholder(1)}
+          ORDER BY ${isPg ? "d.transaction_id, " : ""}d.position, d.stream_id, d.version`,
           [projection]
         ).pipe(
           Effect.map((rows) =>
