@@ -199,38 +199,48 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
       ))
 
   /**
-   * The statement that moves one stream's version, returning the new version only if the checks
-   * hold. It first takes the stream's advisory lock, before the transaction writes anything and
-   * so before it is given a transaction id: of two appends to one stream, the one that takes the
-   * lock first gets the smaller id as well as the smaller version, so the global order, which
-   * follows transaction ids, keeps each stream's versions in order. The stream's row records the
-   * id of the last transaction that appended to it, and a transaction that already had a smaller
-   * id (an application transaction that wrote before it appended) is refused rather than allowed
-   * to put its events before that one's.
+   * The statements that lock one stream and move its version, returning the new version only if
+   * the checks hold, as two CTEs (`lock`, `stream`).
+   *
+   * The stream's advisory lock comes first, before the transaction writes anything and so before
+   * it is given a transaction id: of two appends to one stream, the one that takes the lock first
+   * gets the smaller id as well as the smaller version, so the global order, which follows
+   * transaction ids, keeps each stream's versions in order. That order must not depend on the
+   * plan: a planner may evaluate `pg_current_xact_id()` in the scan of the stream's row, before
+   * a lock taken in a joined subquery. So the lock is a materialized CTE, and every use of the
+   * transaction id is an expression of the lock's output, which no plan can evaluate before the
+   * lock is held.
+   *
+   * The stream's row records the id of the last transaction that appended to it, and a
+   * transaction that already had a smaller id (an application transaction that wrote before it
+   * appended) is refused rather than allowed to put its events before that one's.
    */
-  const moveStream = (append: PreparedAppend, param: (value: unknown) => string): string => {
+  const lockAndMoveStream = (append: PreparedAppend, param: (value: unknown) => string): string => {
     const id = param(append.streamId)
     const type = param(append.streamType)
     const count = param(append.events.length)
-    const locked = `(SELECT pg_advisory_xact_lock(hashtextextended(${param(lockSpace)} || ${id}, 0))) AS locked`
+    const lock = `lock AS MATERIALIZED (
+        SELECT pg_advisory_xact_lock(hashtextextended(${param(lockSpace)} || ${id}, 0))::text AS held
+      )`
+    const transactionId = "(CASE WHEN lock.held IS NOT NULL THEN pg_current_xact_id() END)"
     const expected = append.expectedVersion
     if (expected === "any") {
-      return `INSERT INTO ${entities} AS s (id, type, version, transaction_id)
-        SELECT ${id}, ${type}, ${count}, pg_current_xact_id() FROM ${locked}
+      return `${lock}, stream AS (INSERT INTO ${entities} AS s (id, type, version, transaction_id)
+        SELECT ${id}, ${type}, ${count}, ${transactionId} FROM lock
         ON CONFLICT (id) DO UPDATE SET version = s.version + ${count}, transaction_id = excluded.transaction_id
         WHERE s.type = ${type} AND s.transaction_id <= excluded.transaction_id
-        RETURNING s.version`
+        RETURNING s.version)`
     }
     if (expected === "no-stream" || expected === 0) {
-      return `INSERT INTO ${entities} AS s (id, type, version, transaction_id)
-        SELECT ${id}, ${type}, ${count}, pg_current_xact_id() FROM ${locked}
-        ON CONFLICT (id) DO NOTHING RETURNING s.version`
+      return `${lock}, stream AS (INSERT INTO ${entities} AS s (id, type, version, transaction_id)
+        SELECT ${id}, ${type}, ${count}, ${transactionId} FROM lock
+        ON CONFLICT (id) DO NOTHING RETURNING s.version)`
     }
     const condition = expected === "stream-exists" ? "s.version > 0" : `s.version = ${param(expected)}`
-    return `UPDATE ${entities} AS s SET version = s.version + ${count}, transaction_id = pg_current_xact_id()
-      FROM ${locked}
-      WHERE s.id = ${id} AND s.type = ${type} AND ${condition} AND s.transaction_id <= pg_current_xact_id()
-      RETURNING s.version`
+    return `${lock}, stream AS (UPDATE ${entities} AS s SET version = s.version + ${count}, transaction_id = ${transactionId}
+      FROM lock
+      WHERE s.id = ${id} AND s.type = ${type} AND ${condition} AND s.transaction_id <= ${transactionId}
+      RETURNING s.version)`
   }
 
   /**
@@ -251,7 +261,7 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
    */
   const appendStatement = (append: PreparedAppend, position: bigint | undefined, notifying: boolean) => {
     const { param, values } = parameters()
-    const stream = moveStream(append, param)
+    const stream = lockAndMoveStream(append, param)
     const positionValue = position === undefined ? `nextval(${param(sequenceName)}::regclass)` : `${param(String(position))}::bigint`
     const column = <K extends keyof PreparedAppend["events"][number]>(key: K, type = "text") =>
       `${param(append.events.map((event) => event[key]))}::${type}[]`
@@ -266,7 +276,7 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     const actor = uniform("actor", "actor", "text")
     const metadata = uniform("metadata", "metadata", "text")
     const schemaVersion = uniform("schemaVersion", "schema_version", "integer")
-    const query = `WITH stream AS (${stream}),
+    const query = `WITH ${stream},
       position AS (SELECT ${positionValue} AS value FROM stream),
       inserted AS (
         INSERT INTO ${events}

@@ -202,11 +202,13 @@ export const make = (
         if (retried instanceof InvalidAppendError) return yield* retried
         if (retried !== undefined) return retried
         const streamIds = appends.map((append) => append.streamId)
-        const stale = yield* dialect.staleStreams(streamIds)
-        if (stale.length > 0) return yield* new TransactionConflictError({ streamId: stale[0]! })
         const states = yield* dialect.streamStates(streamIds)
         const explained = explain(appends, states)
         if (explained !== undefined) return yield* explained
+        // The expectation holds now: the append was refused for its transaction's place in the
+        // global order, or the stream moved on to a state it allows while it waited.
+        const stale = yield* dialect.staleStreams(streamIds)
+        if (stale.length > 0) return yield* new TransactionConflictError({ streamId: stale[0]! })
         if (attemptsLeft > 0) return yield* attempt(appends, attemptsLeft - 1)
         const first = appends[0]!
         return yield* new ConcurrencyError({
