@@ -52,7 +52,10 @@ export class StreamTypeMismatchError extends Schema.TaggedError<StreamTypeMismat
 
 /**
  * A stored event could not be decoded with the Schema it is read with: its data is not valid
- * JSON, its type is unknown to the Schema, or its data does not match it.
+ * JSON, its type is unknown to the Schema, or its data does not match it. Rows that break what
+ * the protocol promises (written by another writer) fail the same way: an event whose stream
+ * has no row in the entities table, an event beyond its stream's version, a version missing from
+ * a stream (`eventType` is then empty).
  *
  * @since 0.1.0
  * @category errors
@@ -64,9 +67,11 @@ export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("Ev
   reason: Schema.String
 }) {
   override get message(): string {
-    return `Cannot decode event ${JSON.stringify(this.eventType)} at version ${this.version} of stream ${
-      JSON.stringify(this.streamId)
-    }: ${this.reason}`
+    // No event type: the event at the version is missing (rows another writer left broken).
+    const what = this.eventType === ""
+      ? `Cannot read version ${this.version}`
+      : `Cannot decode event ${JSON.stringify(this.eventType)} at version ${this.version}`
+    return `${what} of stream ${JSON.stringify(this.streamId)}: ${this.reason}`
   }
 }
 

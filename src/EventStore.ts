@@ -135,6 +135,54 @@ export const defaultBatchSize: number = ReadOptions.defaultBatchSize
 export type ReadError = EventStoreError | EventDecodeError
 
 /**
+ * A way the stored rows break what the store promises of them. The library never writes such
+ * rows; another writer of the protocol's tables can. Reads that meet one fail with
+ * `EventDecodeError` and appends to the stream fail with `EventStoreError`, rather than giving
+ * results that contradict the rows.
+ *
+ * - `EventWithoutStream`: an event whose stream has no row in the entities table (no reader can
+ *   read it).
+ * - `VersionGap`: a stream whose versions are not 1 to its last one without a gap: it holds
+ *   `events` events, the last at `lastVersion`.
+ * - `StaleVersion`: a stream whose version in the entities table is not the version of its last
+ *   event (`lastVersion`, `0` when it has none).
+ * - `OutOfOrder`: an event that comes before the previous version of its stream in the global
+ *   order.
+ * - `SharedPosition`: a position that two appends share (PostgreSQL: two transactions wrote
+ *   events at it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Violation =
+  | { readonly _tag: "EventWithoutStream"; readonly streamId: string; readonly version: number; readonly position: Position }
+  | { readonly _tag: "VersionGap"; readonly streamId: string; readonly events: number; readonly lastVersion: number }
+  | { readonly _tag: "StaleVersion"; readonly streamId: string; readonly version: number; readonly lastVersion: number }
+  | { readonly _tag: "OutOfOrder"; readonly streamId: string; readonly version: number }
+  | { readonly _tag: "SharedPosition"; readonly position: Position; readonly streamIds: ReadonlyArray<string> }
+
+/**
+ * What `verify` found.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface VerifyReport {
+  readonly violations: ReadonlyArray<Violation>
+  /** `false` when some check found more than the limit and listed only that many. */
+  readonly complete: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface VerifyOptions {
+  /** The most violations each check lists (default 100). */
+  readonly limit?: number
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -178,6 +226,12 @@ export interface EventStore {
   readonly head: Effect.Effect<Position, EventStoreError>
   /** How many events a reader can read now after a position: a reader's lag. */
   readonly countAfter: (position: Position) => Effect.Effect<number, EventStoreError>
+  /**
+   * Checks the whole store for rows that break what the store promises of them (see
+   * {@link Violation}): for operators, after another writer of the protocol's tables ran, or
+   * when a read fails on a row. It reads every event, so it takes as long as a full read.
+   */
+  readonly verify: (options?: VerifyOptions) => Effect.Effect<VerifyReport, EventStoreError>
 }
 
 /**

@@ -13,7 +13,7 @@ import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import { ConcurrencyError, InvalidAppendError, StreamTypeMismatchError } from "../Errors.js"
 import type { AppendError } from "../Errors.js"
-import type { AppendRequest, AppendResult, EventStore, ReadStreamOptions } from "../EventStore.js"
+import type { AppendRequest, AppendResult, EventStore, ReadStreamOptions, VerifyReport, Violation } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import * as Metadata from "../Metadata.js"
@@ -23,7 +23,7 @@ import type { PreparedAppend } from "./prepareAppend.js"
 import * as Retries from "./retries.js"
 import { compareStreamIds } from "./streamOrder.js"
 import * as Subscription from "./subscription.js"
-import { validated } from "./readOptions.js"
+import { validated, verifyLimit } from "./readOptions.js"
 
 /** An event as kept in memory: data and metadata as JSON text, parsed afresh on every read. */
 interface StoredEvent {
@@ -206,8 +206,33 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
     return log.slice(first, end)
   }
 
-  const readBatch = (after: Position.Position, size: number) =>
-    Effect.sync(() => batchAfter(after, size).map(toRecorded))
+  /**
+   * The checks of the SQL backends over the store's own structures. Nothing but this module
+   * writes them, so they find nothing unless it has a defect.
+   */
+  const verify = (limit: number): VerifyReport => {
+    const violations: Array<Violation> = []
+    for (const [streamId, stream] of streams) {
+      if (stream.events.some((event, index) => event.version !== index + 1)) {
+        violations.push({ _tag: "VersionGap", streamId, events: stream.events.length, lastVersion: stream.events.at(-1)?.version ?? 0 })
+      }
+      stream.events.forEach((event, index) => {
+        const previous = stream.events[index - 1]
+        if (previous !== undefined && Position.isAfter(previous.position, event.position)) {
+          violations.push({ _tag: "OutOfOrder", streamId, version: event.version })
+        }
+      })
+    }
+    for (const event of log) {
+      if (!streams.has(event.streamId)) {
+        violations.push({ _tag: "EventWithoutStream", streamId: event.streamId, version: event.version, position: event.position })
+      }
+    }
+    return { violations: violations.slice(0, limit), complete: violations.length <= limit }
+  }
+
+  const readBatch: Subscription.ReadBatch = (after, size) =>
+    Effect.sync(() => ({ events: batchAfter(after, size).map(toRecorded) }))
 
   return {
     append: (request) => Effect.map(appendMany([request]), (results) => results[0]!),
@@ -217,6 +242,7 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
     subscribe: (options) => Subscription.follow(options, wakeups, readBatch),
     streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.events.length ?? 0),
     head: Effect.sync(() => log.at(-1)?.position ?? Position.start),
-    countAfter: (position) => Effect.sync(() => log.length - indexAfter(position))
+    countAfter: (position) => Effect.sync(() => log.length - indexAfter(position)),
+    verify: (options) => Effect.sync(() => verify(verifyLimit(options)))
   }
 })

@@ -6,7 +6,7 @@
 import * as Cause from "effect/Cause"
 import * as Stream from "effect/Stream"
 import * as Duration from "effect/Duration"
-import type { ReadAllOptions, ReadStreamOptions, SubscribeOptions } from "../EventStore.js"
+import type { ReadAllOptions, ReadStreamOptions, SubscribeOptions, VerifyOptions } from "../EventStore.js"
 
 /** Events fetched per round trip when a read names no batch size. */
 export const defaultBatchSize = 500
@@ -49,4 +49,11 @@ export const validated = <A, E, R>(
   return problem === undefined
     ? Stream.suspend(read)
     : Stream.die(new Cause.IllegalArgumentException(`${operation}: ${problem}`))
+}
+
+/** The most violations each check of `verify` lists; a bad limit is a defect, as bad read options are. */
+export const verifyLimit = (options: VerifyOptions | undefined): number => {
+  const limit = options?.limit ?? 100
+  if (!isCount(limit, 1)) throw new Cause.IllegalArgumentException(`verify: limit must be a positive integer, got ${String(limit)}`)
+  return limit
 }

@@ -14,6 +14,7 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import type { EventDecodeError } from "../Errors.js"
 import type { ReadAllOptions, ReadError, SubscribeOptions } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
 import * as Position from "../Position.js"
@@ -39,10 +40,46 @@ export type Wakeups = PubSub.PubSub<void>
 
 export const makeWakeups: Effect.Effect<Wakeups> = PubSub.sliding<void>(1)
 
+/**
+ * A batch of the global order: its events, and, when the batch ends at a row the store cannot
+ * read, why. The events before that row are read first; then the read fails, whatever the batch
+ * size, so that no reader takes a batch cut short for the end of the order.
+ */
+export interface Batch {
+  readonly events: ReadonlyArray<RecordedEvent>
+  readonly broken?: EventDecodeError | undefined
+}
+
+export type ReadBatch = (after: Position.Position, size: number) => Effect.Effect<Batch, ReadError>
+
+/** Where a paged read is: after a position, or at a row it cannot read. */
+type Cursor = Position.Position | { readonly broken: EventDecodeError }
+
+/** The chunk of a batch and where to go on from, or failure at a row that cannot be read. */
+const next = (
+  batch: Batch,
+  more: (last: Position.Position) => boolean
+): Effect.Effect<readonly [Chunk.Chunk<RecordedEvent>, Option.Option<Cursor>], EventDecodeError> => {
+  const last = batch.events.at(-1)?.position
+  if (batch.broken !== undefined) {
+    return last === undefined
+      ? Effect.fail(batch.broken)
+      : Effect.succeed([Chunk.unsafeFromArray(batch.events), Option.some<Cursor>({ broken: batch.broken })] as const)
+  }
+  return Effect.succeed([
+    Chunk.unsafeFromArray(batch.events),
+    last !== undefined && more(last) ? Option.some<Cursor>(last) : Option.none()
+  ] as const)
+}
+
+/** Reads on from a position, or fails at the row a read stopped before. */
+const read = <A, E>(cursor: Cursor, readAfter: (after: Position.Position) => Effect.Effect<A, E>) =>
+  "broken" in cursor ? Effect.fail(cursor.broken) : readAfter(cursor)
+
 export const follow = (
   options: SubscribeOptions | undefined,
   wakeups: Wakeups,
-  readBatch: (after: Position.Position, size: number) => Effect.Effect<ReadonlyArray<RecordedEvent>, ReadError>
+  readBatch: ReadBatch
 ): Stream.Stream<RecordedEvent, ReadError> =>
   validated("subscribe", options, () => {
     const size = options?.batchSize ?? defaultBatchSize
@@ -52,11 +89,15 @@ export const follow = (
         Effect.raceFirst(Queue.take(woken), Effect.sleep(pollInterval)),
         Queue.takeAll(woken)
       )
-      return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
-        Effect.flatMap(Effect.retry(readBatch(after, size), { schedule: readRetry, while: isStoreError }), (batch) =>
-          batch.length > 0
-            ? Effect.succeed([Chunk.unsafeFromArray(batch), Option.some(batch.at(-1)!.position)] as const)
-            : Effect.as(nextChange, [Chunk.empty<RecordedEvent>(), Option.some(after)] as const)))
+      return Stream.paginateChunkEffect<Cursor, RecordedEvent, ReadError, never>(
+        options?.after ?? Position.start,
+        (cursor) =>
+          read(cursor, (after) =>
+            Effect.flatMap(Effect.retry(readBatch(after, size), { schedule: readRetry, while: isStoreError }), (batch) =>
+              batch.events.length === 0 && batch.broken === undefined
+                ? Effect.as(nextChange, [Chunk.empty<RecordedEvent>(), Option.some<Cursor>(after)] as const)
+                : next(batch, () => true)))
+      )
     }))
   })
 
@@ -66,16 +107,14 @@ export const follow = (
  */
 export const readAll = (
   options: ReadAllOptions | undefined,
-  readBatch: (after: Position.Position, size: number) => Effect.Effect<ReadonlyArray<RecordedEvent>, ReadError>
+  readBatch: ReadBatch
 ): Stream.Stream<RecordedEvent, ReadError> =>
   validated("readAll", options, () => {
     const size = options?.batchSize ?? defaultBatchSize
-    return Stream.paginateChunkEffect(options?.after ?? Position.start, (after) =>
-      Effect.map(readBatch(after, size), (batch) => {
-        const last = batch.at(-1)
-        return [
-          Chunk.unsafeFromArray(batch),
-          last === undefined || batch.length < size ? Option.none() : Option.some(last.position)
-        ] as const
-      }))
+    return Stream.paginateChunkEffect<Cursor, RecordedEvent, ReadError, never>(
+      options?.after ?? Position.start,
+      (cursor) =>
+        read(cursor, (after) =>
+          Effect.flatMap(readBatch(after, size), (batch) => next(batch, () => batch.events.length >= size)))
+    )
   })

@@ -12,6 +12,7 @@ import * as Position from "../../Position.js"
 import type { PreparedAppend, PreparedEvent } from "../prepareAppend.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { EventRow } from "./rows.js"
+import type { Ordering } from "./verify.js"
 
 /**
  * An append's checks failed (a version, a stream type) or it hit a unique constraint: nothing
@@ -27,7 +28,25 @@ export interface StreamState {
   readonly position: Position.Position
 }
 
-/** An event row with the number of events its append stored in its stream. */
+/** A page of one stream's events, and the version in its row of the entities table (if it has one). */
+export interface StreamPage {
+  readonly rows: ReadonlyArray<EventRow>
+  readonly streamVersion: number | undefined
+}
+
+/**
+ * A page from the rows of a stream read joined to its row in the entities table: a page with
+ * no events is one row without an event.
+ */
+export const streamPage = (rows: ReadonlyArray<EventRow>): StreamPage => {
+  const version = rows[0]?.stream_version
+  return {
+    rows: rows.filter((row) => row.entity_id !== null),
+    streamVersion: version === null || version === undefined ? undefined : Number(version)
+  }
+}
+
+/** An event row with the number of events its append stored in its stream (see `Dialect.eventsById`). */
 export interface EventRowWithAppendSize extends EventRow {
   readonly append_size: number | string
 }
@@ -61,12 +80,13 @@ export interface Dialect {
   readonly append: (
     appends: ReadonlyArray<PreparedAppend>
   ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendConflict | SqlError, SqlClient.SqlClient>
+  /** Up to `limit` events of a stream from version `from` on (or down), and the stream's version. */
   readonly readStream: (
     streamId: string,
     direction: "forward" | "backward",
     from: number,
     limit: number
-  ) => Effect.Effect<ReadonlyArray<EventRow>, SqlError, SqlClient.SqlClient>
+  ) => Effect.Effect<StreamPage, SqlError, SqlClient.SqlClient>
   /** The events after a position, at least `size` of them unless fewer exist, ending on a whole append. */
   readonly readAll: (
     after: Position.Position,
@@ -79,12 +99,28 @@ export interface Dialect {
   readonly streamStates: (
     streamIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<StreamState>, SqlError, SqlClient.SqlClient>
+  /**
+   * The stored events with these ids, each with the size of its append in its stream counted
+   * only among the `window` versions either side of it: a retry of `window` events or fewer
+   * only needs to know whether the original append had exactly as many, and the count must not
+   * grow with the stream.
+   */
   readonly eventsById: (
-    eventIds: ReadonlyArray<string>
+    eventIds: ReadonlyArray<string>,
+    window: number
   ) => Effect.Effect<ReadonlyArray<EventRowWithAppendSize>, SqlError, SqlClient.SqlClient>
+  /** The global order as `EventStore.verify` checks it. */
+  readonly ordering: Ordering
   readonly isUniqueViolation: (error: SqlError) => boolean
   /** Whether the database refused a transaction that may succeed if tried again (serialization, deadlock). */
   readonly isTransient: (error: SqlError) => boolean
+  /**
+   * The streams that hold events beyond the version in their row of the entities table (or
+   * with no row there): rows written by a writer that broke the protocol, which stop appends.
+   */
+  readonly brokenStreams: (
+    streamIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<string>, SqlError, SqlClient.SqlClient>
   /**
    * The streams that a transaction already writing cannot append to without putting its events
    * before newer ones in the global order: those written by a younger transaction.

@@ -35,7 +35,7 @@ import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
-import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, wholeAppends } from "./dialect.js"
+import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, streamPage, wholeAppends } from "./dialect.js"
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
@@ -106,12 +106,18 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
    */
   const readCommitted = options.isolation === "read committed"
   const { entities, events, projections } = tables
-  const sequence = tables.eventsObject("position_seq")
   /** Names the advisory locks of this store's streams apart from other stores' in the database. */
   const lockSpace = `effect-eventsourcing ${tables.names.events}`
-  const sequenceName = `${schemaOf(tables.names.events) === undefined ? "" : `${quote(schemaOf(tables.names.events)!)}.`}${sequence}`
+  /** An object named after the events table, in its schema. */
+  const besideEvents = (suffix: string) => {
+    const schema = schemaOf(tables.names.events)
+    return `${schema === undefined ? "" : `${quote(schema)}.`}${tables.eventsObject(suffix)}`
+  }
+  const sequenceName = besideEvents("position_seq")
+  const advancePositions = besideEvents("advance_positions")
   const columns = `e.entity_id, s.type, e.ordinal, e.position::text AS position, e.transaction_id::text AS transaction_id,
-    e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata, e.schema_version`
+    e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata, e.schema_version,
+    s.version AS stream_version`
 
   const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
@@ -172,7 +178,36 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     // column without rewriting the table.)
     "3_event_schema_versions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql.unsafe(`ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS schema_version INTEGER NOT NULL DEFAULT 1`)),
-    "4_snapshots": createSnapshots(tables.snapshots, "TIMESTAMPTZ NOT NULL DEFAULT now()")
+    "4_snapshots": createSnapshots(tables.snapshots, "TIMESTAMPTZ NOT NULL DEFAULT now()"),
+    // A plain protocol writer numbers its positions MAX(position) + 1, not from the sequence:
+    // each row it inserts moves the sequence past its position, before it commits, so the
+    // store never draws a position such a writer already holds. Only nextval moves the
+    // sequence, so it never goes back (setval racing with the store's own nextval could).
+    // Rows the store writes are drawn from the sequence and never fire the trigger.
+    "5_positions_ahead_of_plain_writers": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.forEach(
+        [
+          `CREATE OR REPLACE FUNCTION ${advancePositions}(target BIGINT) RETURNS VOID LANGUAGE plpgsql AS $$
+          BEGIN
+            WHILE COALESCE(pg_sequence_last_value('${sequenceName.replace(/'/g, "''")}'::regclass), 0) < target LOOP
+              PERFORM nextval('${sequenceName.replace(/'/g, "''")}'::regclass);
+            END LOOP;
+          END $$`,
+          `CREATE OR REPLACE FUNCTION ${besideEvents("position_ahead")}() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+          BEGIN
+            PERFORM ${advancePositions}(NEW.position);
+            RETURN NEW;
+          END $$`,
+          `DROP TRIGGER IF EXISTS ${tables.eventsObject("position_ahead")} ON ${events}`,
+          `CREATE TRIGGER ${tables.eventsObject("position_ahead")} BEFORE INSERT ON ${events} FOR EACH ROW
+          WHEN (NEW.position > COALESCE(pg_sequence_last_value('${sequenceName.replace(/'/g, "''")}'::regclass), 0))
+          EXECUTE FUNCTION ${besideEvents("position_ahead")}()`,
+          // Rows written since the first migration set the sequence.
+          `SELECT ${advancePositions}(max(position)) FROM ${events} HAVING max(position) IS NOT NULL`
+        ],
+        (statement) => sql.unsafe(statement),
+        { discard: true }
+      ))
   }
 
   const exclusively: Dialect["exclusively"] = (migrate) =>
@@ -223,23 +258,30 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
         SELECT pg_advisory_xact_lock(hashtextextended(${param(lockSpace)} || ${id}, 0))::text AS held
       )`
     const transactionId = "(CASE WHEN lock.held IS NOT NULL THEN pg_current_xact_id() END)"
+    // Events stored beyond the stream's version (by a writer that broke the protocol) stop the
+    // append, rather than numbering new events among them. Compared with the version the
+    // statement moves, the check sees no such events in a store that holds none, whatever
+    // appends committed while it waited for the lock.
+    const beyond = (version: string) => `EXISTS (SELECT 1 FROM ${events} WHERE entity_id = ${id} AND ordinal > ${version})`
     const expected = append.expectedVersion
     if (expected === "any") {
       return `${lock}, stream AS (INSERT INTO ${entities} AS s (id, type, version, transaction_id)
         SELECT ${id}, ${type}, ${count}, ${transactionId} FROM lock
+        WHERE NOT ${beyond(`COALESCE((SELECT version FROM ${entities} WHERE id = ${id}), 0)`)}
         ON CONFLICT (id) DO UPDATE SET version = s.version + ${count}, transaction_id = excluded.transaction_id
         WHERE s.type = ${type} AND s.transaction_id <= excluded.transaction_id
         RETURNING s.version)`
     }
     if (expected === "no-stream" || expected === 0) {
       return `${lock}, stream AS (INSERT INTO ${entities} AS s (id, type, version, transaction_id)
-        SELECT ${id}, ${type}, ${count}, ${transactionId} FROM lock
+        SELECT ${id}, ${type}, ${count}, ${transactionId} FROM lock WHERE NOT ${beyond("0")}
         ON CONFLICT (id) DO NOTHING RETURNING s.version)`
     }
     const condition = expected === "stream-exists" ? "s.version > 0" : `s.version = ${param(expected)}`
     return `${lock}, stream AS (UPDATE ${entities} AS s SET version = s.version + ${count}, transaction_id = ${transactionId}
       FROM lock
       WHERE s.id = ${id} AND s.type = ${type} AND ${condition} AND s.transaction_id <= ${transactionId}
+        AND NOT ${beyond("s.version")}
       RETURNING s.version)`
   }
 
@@ -379,24 +421,34 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     })
 
   /**
-   * A page of one stream. Read forward, the page is also bounded above: a stream's ordinals run
-   * from 1 to its version without gaps, so the bound takes nothing away, and it keeps a planner
-   * without statistics on the table (a new or freshly loaded one) from sorting every remaining
-   * event of the stream for each page, which made reading a long stream quadratic.
+   * A page of one stream, with the stream's row (one row of nulls but for the stream's version
+   * when the page is empty). Read forward, the page is also bounded above: a stream's ordinals
+   * run from 1 to its version without gaps (a read that finds one fails), so the bound takes
+   * nothing away, and it keeps a planner without statistics on the table (a new or freshly
+   * loaded one) from sorting every remaining event of the stream for each page, which made
+   * reading a long stream quadratic.
    */
   const readStream: Dialect["readStream"] = (streamId, direction, from, limit) =>
-    run<EventRow>(
-      `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
-      WHERE e.entity_id = $1 AND ${direction === "forward" ? "e.ordinal >= $2 AND e.ordinal < $2::bigint + $3" : "e.ordinal <= $2"}
-      ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT $3`,
-      [streamId, from, limit]
+    Effect.map(
+      run<EventRow>(
+        `SELECT ${columns} FROM (SELECT 1) AS one
+        LEFT JOIN ${entities} s ON s.id = $1
+        LEFT JOIN (
+          SELECT * FROM ${events}
+          WHERE entity_id = $1 AND ${direction === "forward" ? "ordinal >= $2 AND ordinal < $2::bigint + $3" : "ordinal <= $2"}
+          ORDER BY ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT $3
+        ) e ON true
+        ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"}`,
+        [streamId, from, limit]
+      ),
+      streamPage
     )
 
   const readAll: Dialect["readAll"] = (after, size) =>
     Effect.flatMap(
       run<EventRow>(
         `WITH fence AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-        SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id, fence
+        SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id, fence
         WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint) AND e.transaction_id < fence.xmin
         ORDER BY e.transaction_id, e.position
         LIMIT $3`,
@@ -406,7 +458,7 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
         wholeAppends(rows, size, (last) =>
           // The last append's transaction is below the fence, so all of it is committed.
           run<EventRow>(
-            `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+            `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
             WHERE e.transaction_id = $1::xid8 AND e.position = $2::bigint`,
             [last.transaction_id, String(last.position)]
           ))
@@ -455,15 +507,17 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
           }))
       )
 
-  const eventsById: Dialect["eventsById"] = (eventIds) =>
+  const eventsById: Dialect["eventsById"] = (eventIds, window) =>
     eventIds.length === 0
       ? Effect.succeed([])
       : run<EventRowWithAppendSize>(
         `SELECT ${columns},
-          (SELECT count(*) FROM ${events} o WHERE o.entity_id = e.entity_id AND o.position = e.position) AS append_size
-        FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+          (SELECT count(*) FROM ${events} o
+            WHERE o.entity_id = e.entity_id AND o.ordinal BETWEEN e.ordinal - $2 AND e.ordinal + $2
+              AND o.position = e.position AND o.transaction_id = e.transaction_id) AS append_size
+        FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
         WHERE e.event_id = ANY($1::text[])`,
-        [eventIds]
+        [eventIds, window]
       )
 
   return {
@@ -476,9 +530,29 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     countAfter,
     streamStates,
     eventsById,
+    ordering: {
+      columns: ["transaction_id", "position"],
+      position: ([transaction, sequence]) => positionOf(sequence!, transaction!),
+      // One append is one transaction: two transaction ids at one position are two appends.
+      sharedPositions: `SELECT array_agg(DISTINCT entity_id) AS stream_ids, min(transaction_id)::text AS c0,
+        position::text AS c1
+        FROM ${events} GROUP BY position HAVING count(DISTINCT transaction_id) > 1 ORDER BY position`
+    },
     isUniqueViolation: (error: SqlError) => causeCode(error) === "23505",
     // serialization_failure (under REPEATABLE READ or SERIALIZABLE), deadlock_detected
     isTransient: (error: SqlError) => causeCode(error) === "40001" || causeCode(error) === "40P01",
+    brokenStreams: (streamIds) =>
+      Effect.map(
+        run<{ id: string }>(
+          `SELECT ids.id FROM unnest($1::text[]) AS ids(id)
+          WHERE EXISTS (
+            SELECT 1 FROM ${events} e
+            WHERE e.entity_id = ids.id AND e.ordinal > COALESCE((SELECT version FROM ${entities} WHERE id = ids.id), 0)
+          )`,
+          [streamIds]
+        ),
+        (rows) => rows.map((row) => row.id)
+      ),
     staleStreams: (streamIds) =>
       Effect.map(
         run<{ id: string }>(

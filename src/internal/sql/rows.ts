@@ -7,11 +7,15 @@ import { EventDecodeError } from "../../Errors.js"
 import type { RecordedEvent } from "../../Events.js"
 import type { EventMetadata } from "../../Metadata.js"
 import * as Position from "../../Position.js"
+import type { StreamPage } from "./dialect.js"
 
-/** An event row joined with its stream's type. Numbers arrive as numbers (SQLite) or text (PostgreSQL). */
+/**
+ * An event row joined with its stream's row (`type` and `stream_version` are null when the
+ * stream has none). Numbers arrive as numbers (SQLite) or text (PostgreSQL).
+ */
 export interface EventRow {
   readonly entity_id: string
-  readonly type: string
+  readonly type: string | null
   readonly ordinal: number | string
   readonly position: number | string | bigint
   readonly transaction_id: string | null
@@ -22,6 +26,7 @@ export interface EventRow {
   readonly event_id: string
   readonly metadata: string
   readonly schema_version: number | string
+  readonly stream_version: number | string | null
 }
 
 const millisecondsPerDay = 86_400_000
@@ -32,7 +37,16 @@ export const fromDays = (days: number | string | null): Date => new Date(Math.ro
 export const positionOf = (position: number | string | bigint, transaction: string | null): Position.Position =>
   Position.make({ sequence: BigInt(position), transaction: BigInt(transaction ?? 0) })
 
+/**
+ * The recorded event of a row, or why it cannot be one: its JSON is broken, or the row breaks
+ * what the protocol promises of it (written by another writer): a stream with no row in the
+ * entities table, or an event beyond its stream's version.
+ */
 export const toRecorded = (row: EventRow): Either.Either<RecordedEvent, EventDecodeError> => {
+  if (row.type === null) return undecodable(row, "its stream has no row in the entities table")
+  if (row.stream_version !== null && Number(row.ordinal) > Number(row.stream_version)) {
+    return undecodable(row, `it is beyond its stream's version in the entities table (${row.stream_version})`)
+  }
   let data: unknown
   let metadata: unknown
   try {
@@ -65,3 +79,62 @@ const undecodable = (row: EventRow, reason: string) =>
   Either.left(new EventDecodeError({ streamId: row.entity_id, version: Number(row.ordinal), eventType: row.name, reason }))
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** Rows read as events: those up to the first row that cannot be read, and why that one cannot. */
+export interface ReadRows {
+  readonly events: ReadonlyArray<RecordedEvent>
+  readonly broken: { readonly row: EventRow | undefined; readonly error: EventDecodeError } | undefined
+}
+
+/** The events of rows, up to the first row that cannot be read. */
+export const readRows = (rows: ReadonlyArray<EventRow>): ReadRows => {
+  const events: Array<RecordedEvent> = []
+  for (const row of rows) {
+    const event = toRecorded(row)
+    if (Either.isLeft(event)) return { events, broken: { row, error: event.left } }
+    events.push(event.right)
+  }
+  return { events, broken: undefined }
+}
+
+/**
+ * A page of a stream read from version `from` (forward or backward, `size` events asked for),
+ * checked against what a stream holds: its versions one after another from the first one asked
+ * for, and, where the page reaches the stream's end, up to the version its row in the entities
+ * table gives. Rows written by another writer may break that (an ordinal gap, an event missing
+ * at the end); the read then ends at the missing version instead of returning a stream that
+ * is not the one stored.
+ */
+export const readStreamPage = (
+  streamId: string,
+  direction: "forward" | "backward",
+  from: number,
+  size: number,
+  page: StreamPage
+): ReadRows => {
+  const step = direction === "forward" ? 1 : -1
+  let expected = direction === "forward" ? Math.max(from, 1) : Math.min(from, page.streamVersion ?? 0)
+  const events: Array<RecordedEvent> = []
+  const missing = (reason: string, row?: EventRow) => ({
+    events,
+    broken: {
+      row,
+      error: new EventDecodeError({ streamId, version: expected, eventType: "", reason })
+    }
+  })
+  for (const row of page.rows) {
+    if (Number(row.ordinal) !== expected) {
+      return missing(`the stream has no event at this version (the next one stored is at version ${row.ordinal})`, row)
+    }
+    const event = toRecorded(row)
+    if (Either.isLeft(event)) return { events, broken: { row, error: event.left } }
+    events.push(event.right)
+    expected += step
+  }
+  const reachedEnd = page.rows.length < size
+  const stored = page.streamVersion ?? 0
+  if (reachedEnd && (direction === "forward" ? expected <= stored : expected >= 1)) {
+    return missing(`the stream's row in the entities table says version ${stored}, but it has no event at this version`)
+  }
+  return { events, broken: undefined }
+}

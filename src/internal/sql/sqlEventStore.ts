@@ -27,16 +27,16 @@ import * as Metadata from "../../Metadata.js"
 import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { prepareAppends } from "../prepareAppend.js"
-import { validated } from "../readOptions.js"
+import { validated, verifyLimit } from "../readOptions.js"
 import * as Retries from "../retries.js"
 import * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
 import { emptyResult } from "./dialect.js"
 import * as Pg from "./pg.js"
-import type { EventRow } from "./rows.js"
-import { positionOf, toRecorded } from "./rows.js"
+import { positionOf, readRows, readStreamPage, toRecorded } from "./rows.js"
 import * as Sqlite from "./sqlite.js"
 import * as Tables from "./tables.js"
+import * as Verify from "./verify.js"
 
 export interface Options {
   readonly tables?: Partial<Tables.TableNames> | undefined
@@ -63,17 +63,6 @@ const storeError = (operation: string) => (cause: unknown) => new EventStoreErro
 /** A `SqlError` thrown as a defect (as a failed commit is, by `@effect/sql`) back in the error channel. */
 const recoverSqlDefects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
   Effect.catchSomeDefect(effect, (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
-
-/** The events of rows read, up to the first row the store cannot read (its JSON is broken). */
-const readRows = (rows: ReadonlyArray<EventRow>) => {
-  const events: Array<RecordedEvent> = []
-  for (const row of rows) {
-    const event = toRecorded(row)
-    if (Either.isLeft(event)) return { events, broken: { row, error: event.left } }
-    events.push(event.right)
-  }
-  return { events, broken: undefined }
-}
 
 export const migrate = (dialect: Dialect, tables: Tables.Tables) =>
   dialect.exclusively(
@@ -125,7 +114,10 @@ export const make = (
     /** The original results of an append whose ids are stored, a refusal, or `undefined` if none is stored. */
     const asRetry = (appends: ReadonlyArray<PreparedAppend>) =>
       Effect.gen(function*() {
-        const rows = yield* dialect.eventsById(appends.flatMap((append) => append.events.map((event) => event.id)))
+        const rows = yield* dialect.eventsById(
+          appends.flatMap((append) => append.events.map((event) => event.id)),
+          Math.max(...appends.map((append) => append.events.length))
+        )
         if (rows.length === 0) return undefined
         const stored = new Map<string, { readonly event: RecordedEvent; readonly row: EventRowWithAppendSize }>()
         for (const row of rows) {
@@ -207,6 +199,16 @@ export const make = (
         if (explained !== undefined) return yield* explained
         // The expectation holds now: the append was refused for its transaction's place in the
         // global order, or the stream moved on to a state it allows while it waited.
+        const broken = yield* dialect.brokenStreams(streamIds)
+        if (broken.length > 0) {
+          return yield* storeError("append events")(
+            new Error(
+              `stream ${
+                JSON.stringify(broken[0])
+              } holds events beyond the version in its row of the entities table: another writer broke the protocol (EventStore.verify lists such rows)`
+            )
+          )
+        }
         const stale = yield* dialect.staleStreams(streamIds)
         if (stale.length > 0) return yield* new TransactionConflictError({ streamId: stale[0]! })
         if (attemptsLeft > 0) return yield* attempt(appends, attemptsLeft - 1)
@@ -230,19 +232,18 @@ export const make = (
       }).pipe(withSql)
 
     /**
-     * A batch of the global order. A row the store cannot read (its stored JSON is broken) ends
-     * the batch before its append, so that the events before it are still read; a batch that
-     * starts with it fails with the decode error.
+     * A batch of the global order. A row the store cannot read (its stored JSON is broken, or it
+     * breaks the protocol) ends the batch before its append, so that the events before it are
+     * still read, and the read fails there.
      */
     const readBatch = (after: Position.Position, size: number) =>
-      Effect.flatMap(
+      Effect.map(
         dialect.readAll(after, size).pipe(Effect.mapError(storeError("read all events"))),
-        (rows) => {
+        (rows): Subscription.Batch => {
           const { broken, events } = readRows(rows)
-          if (broken === undefined) return Effect.succeed(events)
-          const at = positionOf(broken.row.position, broken.row.transaction_id)
-          const before = events.filter((event) => !Position.equals(event.position, at))
-          return before.length > 0 ? Effect.succeed(before) : Effect.fail(broken.error)
+          if (broken === undefined) return { events }
+          const at = positionOf(broken.row!.position, broken.row!.transaction_id)
+          return { events: events.filter((event) => !Position.equals(event.position, at)), broken: broken.error }
         }
       ).pipe(withSql)
 
@@ -267,7 +268,7 @@ export const make = (
               const rows = yield* dialect.readStream(streamId, direction, from, size).pipe(
                 Effect.mapError(storeError("read a stream"))
               )
-              const { broken, events } = readRows(rows)
+              const { broken, events } = readStreamPage(streamId, direction, from, size, rows)
               if (broken !== undefined) {
                 if (events.length === 0) return yield* Effect.fail(broken.error)
                 return [Chunk.unsafeFromArray(events), Option.some<Page>({ broken: broken.error })] as const
@@ -292,6 +293,11 @@ export const make = (
       head: dialect.head.pipe(Effect.mapError(storeError("read the head of the global order")), withSql),
       countAfter: (position) =>
         dialect.countAfter(position).pipe(Effect.mapError(storeError("count the events after a position")), withSql),
+      verify: (options) =>
+        Effect.suspend(() => Verify.verify(tables, dialect.ordering, verifyLimit(options))).pipe(
+          Effect.mapError(storeError("verify the store")),
+          withSql
+        ),
       streamVersion: (streamId) =>
         dialect.streamStates([streamId]).pipe(
           Effect.map((states) => states[0]?.version ?? 0),

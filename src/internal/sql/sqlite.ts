@@ -18,7 +18,7 @@ import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
-import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, wholeAppends } from "./dialect.js"
+import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, streamPage, wholeAppends } from "./dialect.js"
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
@@ -70,7 +70,7 @@ export const make = (tables: Tables): Dialect => {
   const { entities, events, projections } = tables
   const columns =
     `e.entity_id, s.type, e.ordinal, e.position, NULL AS transaction_id, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata,
-    e.schema_version`
+    e.schema_version, s.version AS stream_version`
 
   const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
@@ -143,33 +143,38 @@ export const make = (tables: Tables): Dialect => {
     "4_snapshots": createSnapshots(tables.snapshots, "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
   }
 
-  /** Moves one stream's version if the checks hold; no row when they do not. */
+  /**
+   * Moves one stream's version if the checks hold; no row when they do not. Events stored
+   * beyond the stream's version (by a writer that broke the protocol) stop the append, rather
+   * than numbering new events among them.
+   */
   const moveStream = (append: PreparedAppend) => {
+    const { streamId, streamType } = append
     const count = append.events.length
     const expected = append.expectedVersion
+    const beyond = (version: string) => `EXISTS (SELECT 1 FROM ${events} WHERE entity_id = ? AND ordinal > ${version})`
     if (expected === "any") {
       return run<{ version: number }>(
-        `INSERT INTO ${entities} (id, type, version) VALUES (?, ?, ?)
+        `INSERT INTO ${entities} (id, type, version)
+        SELECT ?, ?, ? WHERE NOT ${beyond(`COALESCE((SELECT version FROM ${entities} WHERE id = ?), 0)`)}
         ON CONFLICT (id) DO UPDATE SET version = version + excluded.version WHERE type = excluded.type
         RETURNING version`,
-        [append.streamId, append.streamType, count]
+        [streamId, streamType, count, streamId, streamId]
       )
     }
     if (expected === "no-stream" || expected === 0) {
       return run<{ version: number }>(
-        `INSERT INTO ${entities} (id, type, version) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING version`,
-        [append.streamId, append.streamType, count]
+        `INSERT INTO ${entities} (id, type, version) SELECT ?, ?, ? WHERE NOT ${beyond("0")}
+        ON CONFLICT (id) DO NOTHING RETURNING version`,
+        [streamId, streamType, count, streamId]
       )
     }
-    return expected === "stream-exists"
-      ? run<{ version: number }>(
-        `UPDATE ${entities} SET version = version + ? WHERE id = ? AND type = ? AND version > 0 RETURNING version`,
-        [count, append.streamId, append.streamType]
-      )
-      : run<{ version: number }>(
-        `UPDATE ${entities} SET version = version + ? WHERE id = ? AND type = ? AND version = ? RETURNING version`,
-        [count, append.streamId, append.streamType, expected]
-      )
+    const condition = expected === "stream-exists" ? "version > 0" : "version = ?"
+    return run<{ version: number }>(
+      `UPDATE ${entities} SET version = version + ?
+      WHERE id = ? AND type = ? AND ${condition} AND NOT ${beyond(`${entities}.version`)} RETURNING version`,
+      [count, streamId, streamType, ...(expected === "stream-exists" ? [] : [expected]), streamId]
+    )
   }
 
   const insertEvents = (append: PreparedAppend, versionBefore: number, position: number, timestamp: number) =>
@@ -236,25 +241,33 @@ export const make = (tables: Tables): Dialect => {
       )
     }))
 
+  /** A page of one stream, with the stream's row (as on PostgreSQL). */
   const readStream: Dialect["readStream"] = (streamId, direction, from, limit) =>
-    run<EventRow>(
-      `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
-      WHERE e.entity_id = ? AND e.ordinal ${direction === "forward" ? ">=" : "<="} ?
-      ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT ?`,
-      [streamId, from, limit]
+    Effect.map(
+      run<EventRow>(
+        `SELECT ${columns} FROM (SELECT 1) AS one
+        LEFT JOIN ${entities} s ON s.id = ?
+        LEFT JOIN (
+          SELECT * FROM ${events} WHERE entity_id = ? AND ordinal ${direction === "forward" ? ">=" : "<="} ?
+          ORDER BY ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT ?
+        ) e ON 1
+        ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"}`,
+        [streamId, streamId, from, limit]
+      ),
+      streamPage
     )
 
   const readAll: Dialect["readAll"] = (after, size) =>
     Effect.flatMap(
       run<EventRow>(
-        `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+        `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
         WHERE e.position > ? ORDER BY e.position LIMIT ?`,
         [Number(after.sequence), size]
       ),
       (rows) =>
         wholeAppends(rows, size, (last) =>
           run<EventRow>(
-            `SELECT ${columns} FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id WHERE e.position = ?`,
+            `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id WHERE e.position = ?`,
             [last.position]
           ))
     )
@@ -288,15 +301,17 @@ export const make = (tables: Tables): Dialect => {
         }))
     )
 
-  const eventsById: Dialect["eventsById"] = (eventIds) =>
+  const eventsById: Dialect["eventsById"] = (eventIds, window) =>
     Effect.map(
       Effect.forEach(chunks(eventIds, idsPerQuery), (ids) =>
         run<EventRowWithAppendSize>(
           `SELECT ${columns},
-            (SELECT count(*) FROM ${events} o WHERE o.entity_id = e.entity_id AND o.position = e.position) AS append_size
-          FROM ${events} e JOIN ${entities} s ON s.id = e.entity_id
+            (SELECT count(*) FROM ${events} o
+              WHERE o.entity_id = e.entity_id AND o.ordinal BETWEEN e.ordinal - ? AND e.ordinal + ?
+                AND o.position = e.position) AS append_size
+          FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
           WHERE e.event_id IN (${placeholders(ids.length)})`,
-          ids
+          [window, window, ...ids]
         )),
       (batches) => batches.flat()
     )
@@ -311,12 +326,25 @@ export const make = (tables: Tables): Dialect => {
     countAfter,
     streamStates,
     eventsById,
+    // Appends that share a position look like one append over several streams here.
+    ordering: { columns: ["position"], position: ([sequence]) => positionOf(sequence!, null) },
     isUniqueViolation: (error: SqlError) => {
       const code = causeCode(error)
       return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
     },
     // One writer at a time, in commit order: no serialization conflicts, no stale transactions.
     isTransient: () => false,
+    brokenStreams: (streamIds) =>
+      Effect.map(
+        Effect.forEach(chunks(streamIds, idsPerQuery), (ids) =>
+          run<{ id: string }>(
+            `SELECT DISTINCT e.entity_id AS id FROM ${events} e
+            WHERE e.entity_id IN (${placeholders(ids.length)})
+              AND e.ordinal > COALESCE((SELECT version FROM ${entities} WHERE id = e.entity_id), 0)`,
+            ids
+          )),
+        (batches) => batches.flat().map((row) => row.id)
+      ),
     staleStreams: () => Effect.succeed([])
   }
 }
