@@ -82,14 +82,22 @@ export const isSatisfiedBy = (expected: ExpectedVersion, actual: number): boolea
 }
 
 /**
- * `true` for one of the three named expectations or a non-negative safe integer.
+ * The largest version a stream can have: the SQL backends keep versions in a 32-bit column.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxVersion = 2_147_483_647
+
+/**
+ * `true` for one of the three named expectations or an integer from 0 to {@link maxVersion}.
  *
  * @since 0.1.0
  * @category predicates
  */
 export const isValid = (expected: ExpectedVersion): boolean =>
   expected === "any" || expected === "no-stream" || expected === "stream-exists" ||
-  (Number.isSafeInteger(expected) && expected >= 0)
+  (Number.isSafeInteger(expected) && expected >= 0 && expected <= maxVersion)
 
 /**
  * A phrase for messages: "version 3", "no stream", "an existing stream", "any version".

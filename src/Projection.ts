@@ -37,6 +37,7 @@ import type { EventSchema, RecordedEvent } from "./Events.js"
 import * as Events from "./Events.js"
 import { EventStore } from "./EventStore.js"
 import * as Position from "./Position.js"
+import { isWellFormed } from "./internal/prepareAppend.js"
 import { ProjectionStore } from "./ProjectionStore.js"
 
 /**
@@ -153,6 +154,12 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
   Effect.gen(function*() {
     const store = yield* EventStore
     const projections = yield* ProjectionStore
+    if (typeof projection.name !== "string" || projection.name.length === 0 || !isWellFormed(projection.name)) {
+      // A lone surrogate would be stored as U+FFFD: two projections would share a checkpoint.
+      return yield* Effect.dieMessage(
+        `Projection ${JSON.stringify(projection.name)}: its name must be a non-empty, well-formed Unicode string`
+      )
+    }
     const types = Events.storedTypes(projection.events)
     if (types === undefined) {
       return yield* Effect.dieMessage(

@@ -34,57 +34,98 @@ export interface AppendContext {
   readonly metadata: EventMetadata
 }
 
+/**
+ * Whether a string is well-formed Unicode (no lone surrogate). A database stores text as UTF-8,
+ * which cannot hold a lone surrogate: PostgreSQL would turn it into U+FFFD, so two different ids
+ * would name one stream.
+ */
+export const isWellFormed = (text: string): boolean => !loneSurrogate.test(text)
+
+const loneSurrogate = /\p{Cs}/u
+
+/** The text of an append's name-like field, or why it cannot be stored. */
+const nameProblem = (value: unknown, what: string): string | undefined =>
+  typeof value !== "string" || value.length === 0
+    ? `${what} must be a non-empty string`
+    : isWellFormed(value)
+    ? undefined
+    : `${what} is not well-formed Unicode (it holds a lone surrogate)`
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
+
+/**
+ * Checks and serialises appends. Callers may be untyped JavaScript: anything that is not an
+ * append is refused with `InvalidAppendError`, never a defect.
+ */
 export const prepareAppends = (
   requests: ReadonlyArray<AppendRequest>,
   context: AppendContext,
   makeId: () => string
 ): Either.Either<ReadonlyArray<PreparedAppend>, InvalidAppendError> => {
+  if (!Array.isArray(requests)) {
+    return Either.left(new InvalidAppendError({ streamId: "", reason: "the appends must be an array" }))
+  }
   const seen = new Set<string>()
   const prepared: Array<PreparedAppend> = []
-  for (const request of requests) {
-    const invalid = (reason: string) => Either.left(new InvalidAppendError({ streamId: String(request.streamId), reason }))
-    if (typeof request.streamId !== "string" || request.streamId.length === 0) {
-      return invalid("the stream id must be a non-empty string")
+  for (const request of requests as ReadonlyArray<unknown>) {
+    const streamId = isObject(request) && typeof request.streamId === "string" ? request.streamId : ""
+    const invalid = (reason: string) => Either.left(new InvalidAppendError({ streamId, reason }))
+    if (!isObject(request)) return invalid("an append must be an object")
+    const problem = nameProblem(request.streamId, "the stream id") ?? nameProblem(request.streamType, "the stream type")
+    if (problem !== undefined) return invalid(problem)
+    if (seen.has(streamId)) return invalid("the stream appears more than once in one append")
+    seen.add(streamId)
+    const expectedVersion = request.expectedVersion as ExpectedVersion.ExpectedVersion
+    if (!ExpectedVersion.isValid(expectedVersion)) {
+      return invalid(
+        `the expected version ${String(expectedVersion)} is not "any", "no-stream", "stream-exists" or an integer from 0 to ${ExpectedVersion.maxVersion}`
+      )
     }
-    if (seen.has(request.streamId)) return invalid("the stream appears more than once in one append")
-    seen.add(request.streamId)
-    if (typeof request.streamType !== "string" || request.streamType.length === 0) {
-      return invalid("the stream type must be a non-empty string")
-    }
-    if (!ExpectedVersion.isValid(request.expectedVersion)) {
-      return invalid(`the expected version ${String(request.expectedVersion)} is not a non-negative integer`)
-    }
+    if (!Array.isArray(request.events)) return invalid("events must be an array")
     const events: Array<PreparedEvent> = []
     const ids = new Set<string>()
-    for (const [index, event] of request.events.entries()) {
-      const where = `event ${index + 1} (${JSON.stringify(event.type)})`
-      if (typeof event.type !== "string" || event.type.length === 0) {
-        return invalid(`event ${index + 1} has no type`)
-      }
+    for (const [index, event] of (request.events as ReadonlyArray<unknown>).entries()) {
+      if (!isObject(event)) return invalid(`event ${index + 1} is not an object`)
+      const typeProblem = nameProblem(event.type, `the type of event ${index + 1}`)
+      if (typeProblem !== undefined) return invalid(typeProblem)
+      const type = event.type as string
+      const where = `event ${index + 1} (${JSON.stringify(type)})`
       const data = toJson(event.data)
-      if (data === undefined) return invalid(`${where} has data that is not JSON`)
-      const metadataValue = event.metadata === undefined ? context.metadata : { ...context.metadata, ...event.metadata }
+      if (data === undefined) return invalid(`${where} has data that JSON cannot hold faithfully`)
+      if (event.metadata !== undefined && !isObject(event.metadata)) return invalid(`${where} has metadata that is not an object`)
+      const metadataValue = event.metadata === undefined
+        ? context.metadata
+        : { ...context.metadata, ...(event.metadata as EventMetadata) }
       const metadata = toJson(metadataValue)
-      if (metadata === undefined) return invalid(`${where} has metadata that is not JSON`)
+      if (metadata === undefined) return invalid(`${where} has metadata that JSON cannot hold faithfully`)
       const id = event.id ?? makeId()
-      if (typeof id !== "string" || id.length === 0) return invalid(`${where} has an empty id`)
-      if (ids.has(id)) return invalid(`${where} repeats the id ${JSON.stringify(id)}`)
-      ids.add(id)
+      const idProblem = nameProblem(id, `the id of ${where}`)
+      if (idProblem !== undefined) return invalid(idProblem)
+      if (ids.has(id as string)) return invalid(`${where} repeats the id ${JSON.stringify(id)}`)
+      ids.add(id as string)
       const actor = event.actor ?? context.actor
-      if (typeof actor !== "string" || actor.length === 0) return invalid(`${where} has an empty actor`)
+      const actorProblem = nameProblem(actor, `the actor of ${where}`)
+      if (actorProblem !== undefined) return invalid(actorProblem)
       const schemaVersion = event.schemaVersion ?? 1
       // The SQL backends keep it in a 32-bit integer column.
-      if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > 2_147_483_647) {
+      if (
+        typeof schemaVersion !== "number" || !Number.isSafeInteger(schemaVersion) || schemaVersion < 1 ||
+        schemaVersion > 2_147_483_647
+      ) {
         return invalid(`${where} has the schema version ${String(schemaVersion)}, not an integer from 1 to 2147483647`)
       }
-      events.push({ id, type: event.type, data, actor, metadata, schemaVersion, dataValue: event.data, metadataValue })
+      events.push({
+        id: id as string,
+        type,
+        data,
+        actor: actor as string,
+        metadata,
+        schemaVersion,
+        dataValue: event.data,
+        metadataValue
+      })
     }
-    prepared.push({
-      streamId: request.streamId,
-      streamType: request.streamType,
-      expectedVersion: request.expectedVersion,
-      events
-    })
+    prepared.push({ streamId, streamType: request.streamType as string, expectedVersion, events })
   }
   return Either.right(prepared)
 }
@@ -92,32 +133,64 @@ export const prepareAppends = (
 /**
  * The JSON text of a value, or `undefined` when JSON cannot represent it faithfully: a value
  * that `JSON.stringify` would silently change (a non-finite number, a `Date`, a `Map`, a class
- * instance, `undefined` in an array) or cannot write at all (a bigint, a function, a cycle).
- * Object properties whose value is `undefined` are left out, as JSON leaves them out.
+ * instance, `undefined` or a hole in an array) or cannot write at all (a bigint, a function, a
+ * cycle, nesting deeper than it can follow). Object properties whose value is `undefined` are
+ * left out, as JSON leaves them out.
  */
-export const toJson = (value: unknown): string | undefined => isJson(value, new Set()) ? JSON.stringify(value) : undefined
-
-const isJson = (value: unknown, ancestors: Set<object>): boolean => {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return true
-    case "number":
-      return Number.isFinite(value)
-    case "object": {
-      if (value === null) return true
-      if (ancestors.has(value)) return false
-      ancestors.add(value)
-      const valid = Array.isArray(value)
-        ? value.every((item) => isJson(item, ancestors))
-        : isPlainObject(value) &&
-          Object.values(value).every((item) => item === undefined || isJson(item, ancestors))
-      ancestors.delete(value)
-      return valid
-    }
-    default:
-      return false
+export const toJson = (value: unknown): string | undefined => {
+  if (!isJson(value)) return undefined
+  try {
+    return JSON.stringify(value)
+  } catch {
+    // Nested deeper than the stack allows (thousands of levels).
+    return undefined
   }
+}
+
+/** Leaving an object or array: it is no longer an ancestor of what is checked next. */
+class Leave {
+  constructor(readonly value: object) {}
+}
+
+/** Checks a value without recursion, so that no depth of nesting overflows the stack here. */
+const isJson = (root: unknown): boolean => {
+  const ancestors = new Set<object>()
+  const pending: Array<unknown> = [root]
+  while (pending.length > 0) {
+    const value = pending.pop()
+    if (value instanceof Leave) {
+      ancestors.delete(value.value)
+      continue
+    }
+    switch (typeof value) {
+      case "string":
+      case "boolean":
+        continue
+      case "number":
+        if (!Number.isFinite(value)) return false
+        continue
+      case "object": {
+        if (value === null) continue
+        if (ancestors.has(value)) return false
+        ancestors.add(value)
+        pending.push(new Leave(value))
+        if (Array.isArray(value)) {
+          // Indexes, not `every`: a hole would be written as null.
+          for (let index = 0; index < value.length; index++) {
+            if (!(index in value)) return false
+            pending.push(value[index])
+          }
+        } else {
+          if (!isPlainObject(value)) return false
+          for (const item of Object.values(value)) if (item !== undefined) pending.push(item)
+        }
+        continue
+      }
+      default:
+        return false
+    }
+  }
+  return true
 }
 
 const isPlainObject = (value: object): boolean => {

@@ -432,6 +432,104 @@ export const eventStoreContract = <E>(name: string, storeLayer: Layer.Layer<Even
         yield* invalid([{ ...request(events(1)), expectedVersion: 1.5 }])
       }))
 
+    it.effect("refuses what untyped callers may pass instead of an append, with InvalidAppendError", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const streamId = newStreamId("untyped")
+        const refused = (requests: unknown) =>
+          Effect.gen(function*() {
+            const exit = yield* Effect.exit(store.appendMany(requests as ReadonlyArray<EventStore.AppendRequest>))
+            expect(exit).toMatchObject({ _tag: "Failure", cause: { _tag: "Fail", error: { _tag: "InvalidAppendError" } } })
+          })
+        const request = { streamId, streamType: "thing", expectedVersion: ExpectedVersion.any }
+        yield* refused([{ ...request, events: { type: "NotAnArray" } }])
+        yield* refused([{ ...request, events: "events" }])
+        yield* refused([{ ...request, events: undefined }])
+        yield* refused([{ ...request, events: [null] }])
+        yield* refused([{ ...request, events: ["Happened"] }])
+        yield* refused([{ ...request, events: [{ type: 7, data: {} }] }])
+        yield* refused([{ ...request, events: [{ type: "Ok", data: {}, metadata: "m" }] }])
+        yield* refused([{ ...request, events: [{ type: "Ok", data: {}, schemaVersion: "2" }] }])
+        yield* refused([{ ...request, streamId: 42, events: [] }])
+        yield* refused([null])
+        yield* refused("not an array")
+        const single = yield* Effect.exit(store.append({ ...request, events: 5 } as unknown as EventStore.AppendRequest))
+        expect(single).toMatchObject({ _tag: "Failure", cause: { _tag: "Fail", error: { _tag: "InvalidAppendError" } } })
+        expect(yield* store.streamVersion(streamId)).toBe(0)
+      }))
+
+    it.effect("refuses strings that are not well-formed Unicode, so that no two ids name one stream", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const lone = "\uD800"
+        const replaced = newStreamId("\uFFFD")
+        yield* append(replaced, ExpectedVersion.noStream, [event("Replacement")])
+        const base = newStreamId("lone")
+        const cases: ReadonlyArray<EventStore.AppendRequest> = [
+          { streamId: `${replaced.replace("\uFFFD", lone)}`, streamType: "thing", expectedVersion: ExpectedVersion.noStream, events: [event("A")] },
+          { streamId: base, streamType: `thing${lone}`, expectedVersion: ExpectedVersion.noStream, events: [event("A")] },
+          { streamId: base, streamType: "thing", expectedVersion: ExpectedVersion.noStream, events: [event(`A${lone}`)] },
+          { streamId: base, streamType: "thing", expectedVersion: ExpectedVersion.noStream, events: [{ ...event("A"), actor: `ada${lone}` }] },
+          { streamId: base, streamType: "thing", expectedVersion: ExpectedVersion.noStream, events: [{ ...event("A"), id: `id${lone}` }] }
+        ]
+        for (const request of cases) {
+          const error = yield* Effect.flip(store.append(request))
+          expect(error).toBeInstanceOf(Errors.InvalidAppendError)
+          expect(error.message).toContain("well-formed Unicode")
+        }
+        const actor = yield* Effect.flip(
+          store.append({ streamId: base, streamType: "thing", expectedVersion: ExpectedVersion.any, events: [event("A")] }).pipe(
+            Metadata.withActor(`ada${lone}`)
+          )
+        )
+        expect(actor).toBeInstanceOf(Errors.InvalidAppendError)
+        // A read of an id no stream can have finds nothing, not the stream the database would confuse it with.
+        expect(yield* readStream(replaced.replace("\uFFFD", lone))).toEqual([])
+        expect(yield* store.streamVersion(replaced.replace("\uFFFD", lone))).toBe(0)
+        expect(yield* store.streamVersion(base)).toBe(0)
+        // A pair of surrogates is one character, and lone surrogates in data are escaped by JSON.
+        const pair = newStreamId("pair \uD83D\uDED2")
+        yield* append(pair, ExpectedVersion.noStream, [event("Odd", { text: lone })])
+        expect((yield* readStream(pair))[0]).toMatchObject({ streamId: pair, data: { text: lone } })
+      }))
+
+    it.effect("refuses expected versions beyond the largest a stream can have", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const streamId = newStreamId("huge")
+        yield* append(streamId, ExpectedVersion.noStream, [event("A")])
+        for (const expectedVersion of [2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER]) {
+          const error = yield* Effect.flip(append(streamId, ExpectedVersion.exact(expectedVersion), [event("B")]))
+          expect(error).toBeInstanceOf(Errors.InvalidAppendError)
+        }
+        const largest = yield* Effect.flip(append(streamId, ExpectedVersion.exact(ExpectedVersion.maxVersion), [event("B")]))
+        expect(largest).toBeInstanceOf(Errors.ConcurrencyError)
+        expect(yield* store.streamVersion(streamId)).toBe(1)
+      }))
+
+    it.effect("stores data nested thousands of levels deep, and refuses deeper than JSON can write", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const nested = (depth: number) => {
+          let value: unknown = { leaf: true }
+          for (let level = 0; level < depth; level++) value = { level: value }
+          return value
+        }
+        const streamId = newStreamId("deep")
+        const deep = nested(3_000)
+        yield* append(streamId, ExpectedVersion.noStream, [event("Deep", deep)])
+        expect((yield* readStream(streamId))[0]!.data).toEqual(deep)
+        const tooDeep = yield* Effect.flip(append(streamId, ExpectedVersion.any, [event("Deeper", nested(200_000))]))
+        expect(tooDeep).toBeInstanceOf(Errors.InvalidAppendError)
+        const metadata = yield* Effect.flip(
+          append(streamId, ExpectedVersion.any, [{ type: "Deeper", data: {}, metadata: { deep: nested(200_000) } }])
+        )
+        expect(metadata).toBeInstanceOf(Errors.InvalidAppendError)
+        const array = yield* Effect.flip(append(streamId, ExpectedVersion.any, [event("Holes", { list: [1, , 3] })]))
+        expect(array).toBeInstanceOf(Errors.InvalidAppendError)
+        expect(yield* store.streamVersion(streamId)).toBe(1)
+      }))
+
     it.effect("checks an empty append without storing anything", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore

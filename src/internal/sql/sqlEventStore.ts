@@ -26,7 +26,7 @@ import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Metadata from "../../Metadata.js"
 import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
-import { prepareAppends } from "../prepareAppend.js"
+import { isWellFormed, prepareAppends } from "../prepareAppend.js"
 import { validated, verifyLimit } from "../readOptions.js"
 import * as Retries from "../retries.js"
 import * as Subscription from "../subscription.js"
@@ -50,8 +50,6 @@ export type Listener = (tables: Tables.Tables, wakeups: Subscription.Wakeups) =>
 
 /** Events read from a stream per round trip. */
 const streamPageSize = 500
-/** The largest version an `INT` column holds. */
-const maxVersion = 2_147_483_647
 /**
  * How often an append whose conflict the store can no longer explain (the stream moved on to a
  * state its expectation allows) is tried again before it is reported as a conflict.
@@ -253,9 +251,11 @@ export const make = (
      */
     const readStream: EventStore["readStream"] = (streamId, options) =>
       validated("readStream", options, () => {
+        // No stream has such an id (appends refuse it), but the database would read it as another.
+        if (!isWellFormed(streamId)) return Stream.empty
         const direction = options?.direction ?? "forward"
         const limit = options?.limit ?? Infinity
-        const first = Math.min(options?.from ?? (direction === "forward" ? 1 : maxVersion), maxVersion)
+        const first = Math.min(options?.from ?? (direction === "forward" ? 1 : ExpectedVersion.maxVersion), ExpectedVersion.maxVersion)
         type Page = { readonly from: number; readonly remaining: number } | { readonly broken: EventDecodeError }
         return Stream.paginateChunkEffect<Page, RecordedEvent, EventStoreError | EventDecodeError, never>(
           { from: first, remaining: limit },
@@ -299,7 +299,7 @@ export const make = (
           withSql
         ),
       streamVersion: (streamId) =>
-        dialect.streamStates([streamId]).pipe(
+        (isWellFormed(streamId) ? dialect.streamStates([streamId]) : Effect.succeed([])).pipe(
           Effect.map((states) => states[0]?.version ?? 0),
           Effect.mapError(storeError("read a stream's version")),
           withSql
