@@ -36,7 +36,6 @@ import * as PgSession from "./internal/sql/pgSession.js"
 import * as Internal from "./internal/sql/sqlEventStore.js"
 import * as SqlProjectionStore from "./internal/sql/sqlProjectionStore.js"
 import * as SqlSnapshotStore from "./internal/sql/sqlSnapshotStore.js"
-import * as Tables from "./internal/sql/tables.js"
 import type * as SqlEventStore from "./SqlEventStore.js"
 
 /**
@@ -93,12 +92,12 @@ export const layer = (
     ),
     Layer.scoped(
       ProjectionStore,
-      SqlProjectionStore.make(Tables.make(options.tables), {
+      SqlProjectionStore.make(options.tables, {
         // The projection locks of this process on a session of their own, outside the pool.
         lockSession: PgSession.lockSession(url, `${applicationName}-locks`)
       })
     ),
-    Layer.effect(SnapshotStore, SqlSnapshotStore.make(Tables.make(options.tables)))
+    Layer.effect(SnapshotStore, SqlSnapshotStore.make(options.tables))
   ).pipe(
     Layer.provideMerge(
       PgClient.layer({

@@ -99,6 +99,6 @@ export const layer = (
 ): Layer.Layer<EventStore | ProjectionStore | SnapshotStore, EventStoreError, SqlClient.SqlClient> =>
   Layer.mergeAll(
     Layer.scoped(EventStore, make(options)),
-    Layer.scoped(ProjectionStore, SqlProjectionStore.make(Tables.make(options?.tables))),
-    Layer.effect(SnapshotStore, SqlSnapshotStore.make(Tables.make(options?.tables)))
+    Layer.scoped(ProjectionStore, SqlProjectionStore.make(options?.tables)),
+    Layer.effect(SnapshotStore, SqlSnapshotStore.make(options?.tables))
   )

@@ -76,6 +76,10 @@ export interface Dialect {
   readonly migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>>
   /** Runs the migrator so that two processes migrating at once take turns. */
   readonly exclusively: <A, E, R>(migrate: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient>
+  /** What is wrong with the store's table names on this database (none when they are usable). */
+  readonly nameProblems: ReadonlyArray<string>
+  /** The store's tables that do not exist (after the migrations ran, there should be none). */
+  readonly missingTables: Effect.Effect<ReadonlyArray<string>, SqlError, SqlClient.SqlClient>
   /** Checks and stores validated appends atomically at one position, or fails with `AppendConflict`. */
   readonly append: (
     appends: ReadonlyArray<PreparedAppend>

@@ -39,7 +39,7 @@ import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, 
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
-import { quote, schemaOf } from "./tables.js"
+import { pgIdentifierBytes, problems, quote, schemaOf } from "./tables.js"
 
 const now = "(EXTRACT(EPOCH FROM statement_timestamp()) / 86400)::numeric(12,7)"
 
@@ -520,7 +520,21 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
         [eventIds, window]
       )
 
+  const tableNames = [tables.entities, tables.events, tables.projections, tables.deadLetters, tables.snapshots]
+
   return {
+    nameProblems: [
+      ...problems(tables, pgIdentifierBytes),
+      // @effect/sql's migrator looks its table up by an unquoted name, which PostgreSQL folds to
+      // lower case.
+      ...(/[A-Z"]/.test(tables.names.migrations)
+        ? [`the migrations table name ${JSON.stringify(tables.names.migrations)} must be lower case`]
+        : [])
+    ],
+    missingTables: Effect.map(
+      run<{ name: string }>(`SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL`, [tableNames]),
+      (rows) => rows.map((row) => row.name)
+    ),
     migrations,
     exclusively,
     append,

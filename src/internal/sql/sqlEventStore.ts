@@ -71,6 +71,27 @@ export const migrate = (dialect: Dialect, tables: Tables.Tables) =>
     Effect.mapError(storeError("migrate the event store schema"))
   )
 
+/**
+ * Fails when a table the store needs is missing after its migrations ran: they are recorded per
+ * events table, so they ran before with other names for its other tables (one renamed through
+ * `tables` on a database already migrated).
+ */
+const checkTables = (dialect: Dialect, tables: Tables.Tables) =>
+  Effect.flatMap(
+    Effect.mapError(dialect.missingTables, storeError("check the store's tables")),
+    (missing) =>
+      missing.length === 0 ? Effect.void : Effect.fail(
+        new EventStoreError({
+          operation: "check the store's tables",
+          cause: new Error(
+            `the tables ${missing.map((name) => JSON.stringify(name)).join(", ")} do not exist, although the migrations recorded in ${
+              JSON.stringify(tables.names.migrations)
+            } have run: they ran with other names for the store's tables. A store's tables cannot be renamed one at a time through \`tables\`: rename them in the database too, or use the names they were created with`
+          )
+        })
+      )
+  )
+
 export const dialectOf = (
   sql: SqlClient.SqlClient,
   tables: Tables.Tables
@@ -89,20 +110,17 @@ export const make = (
 ): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const tables = Tables.make(options?.tables)
+    const tables = Tables.forClient(sql, options?.tables)
     const dialect = yield* Effect.mapError(dialectOf(sql, tables), storeError("connect to the database"))
     if (dialect === undefined) {
       return yield* Effect.dieMessage("The SQL event store supports PostgreSQL and SQLite clients only")
     }
-    // @effect/sql's migrator looks its table up by an unquoted name, which PostgreSQL folds to
-    // lower case.
-    if (sql.onDialectOrElse({ pg: () => true, orElse: () => false }) && /[A-Z"]/.test(tables.names.migrations)) {
-      return yield* new EventStoreError({
-        operation: "check the table names",
-        cause: new Error(`the migrations table name ${JSON.stringify(tables.names.migrations)} must be lower case`)
-      })
+    const problems = dialect.nameProblems
+    if (problems.length > 0) {
+      return yield* new EventStoreError({ operation: "check the table names", cause: new Error(problems.join("; ")) })
     }
     yield* migrate(dialect, tables)
+    yield* checkTables(dialect, tables)
     const wakeups = yield* Subscription.makeWakeups
     if (listener !== undefined) yield* listener(tables, wakeups)
 

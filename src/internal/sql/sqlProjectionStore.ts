@@ -22,7 +22,8 @@ import { positionOf } from "./rows.js"
 import { withImmediateTransaction } from "./sqlite.js"
 import { leadInProcess } from "../leadInProcess.js"
 import * as PgLeads from "./pgLeads.js"
-import type { Tables } from "./tables.js"
+import type { TableNames } from "./tables.js"
+import { forClient } from "./tables.js"
 
 /** How often the session that holds the projection locks is checked. */
 const leadCheckInterval = Duration.seconds(2)
@@ -52,11 +53,12 @@ export interface Options {
 }
 
 export const make = (
-  tables: Tables,
+  names: Partial<TableNames> | undefined,
   options?: Options
 ): Effect.Effect<ProjectionStore, never, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const tables = forClient(sql, names)
     const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
     // The server's default isolation: a transaction of the store's own asks for READ COMMITTED
     // only when the default is another (one round trip less per batch otherwise).

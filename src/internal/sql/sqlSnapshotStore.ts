@@ -10,7 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { EventStoreError } from "../../Errors.js"
 import type { SnapshotStore, StoredSnapshot } from "../../SnapshotStore.js"
-import type { Tables } from "./tables.js"
+import type { TableNames } from "./tables.js"
+import { forClient } from "./tables.js"
 
 interface SnapshotRow {
   readonly stream_id: string
@@ -24,8 +25,9 @@ interface SnapshotRow {
 
 const storeError = (operation: string) => (cause: unknown) => new EventStoreError({ operation, cause })
 
-export const make = (tables: Tables): Effect.Effect<SnapshotStore, never, SqlClient.SqlClient> =>
+export const make = (names: Partial<TableNames> | undefined): Effect.Effect<SnapshotStore, never, SqlClient.SqlClient> =>
   Effect.map(SqlClient.SqlClient, (sql) => {
+    const tables = forClient(sql, names)
     const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
     const now = isPg ? "now()" : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
     const { snapshots } = tables

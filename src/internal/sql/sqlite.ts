@@ -22,6 +22,7 @@ import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, 
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
+import { baseName, problems, schemaOf } from "./tables.js"
 
 /** Rows per INSERT: at ten values a row, well under SQLite's limit of 32,766 bound values. */
 const rowsPerInsert = 1_000
@@ -316,7 +317,28 @@ export const make = (tables: Tables): Dialect => {
       (batches) => batches.flat()
     )
 
+  const tableNames = [
+    tables.names.entities,
+    tables.names.events,
+    tables.names.projections,
+    tables.deadLettersName,
+    tables.names.snapshots
+  ].map((name) => ({ name, schema: schemaOf(name) ?? "main", base: baseName(name) }))
+
   return {
+    nameProblems: problems(tables, Infinity),
+    missingTables: Effect.map(
+      run<{ name: string }>(
+        `SELECT json_extract(value, '$.name') AS name FROM json_each(?) AS wanted
+        WHERE NOT EXISTS (
+          SELECT 1 FROM pragma_table_list AS t
+          WHERE t.schema = json_extract(wanted.value, '$.schema') COLLATE NOCASE
+            AND t.name = json_extract(wanted.value, '$.base') COLLATE NOCASE
+        )`,
+        [JSON.stringify(tableNames)]
+      ),
+      (rows) => rows.map((row) => row.name)
+    ),
     migrations,
     exclusively: withImmediateTransaction,
     append,

@@ -1,6 +1,8 @@
 /**
  * The names of the tables a SQL event store uses, and their quoted forms.
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
+
 export interface TableNames {
   readonly entities: string
   readonly events: string
@@ -37,9 +39,30 @@ export interface Tables {
   readonly projections: string
   /** The table of events projections set aside, named after the projections table. */
   readonly deadLetters: string
+  /** Its name, unquoted. */
+  readonly deadLettersName: string
   readonly snapshots: string
   /** The quoted name of an object (index, sequence, trigger) named after the events table. */
   readonly eventsObject: (suffix: string) => string
+}
+
+/** The most bytes of a name PostgreSQL keeps (it cuts longer ones silently). */
+export const pgIdentifierBytes = 63
+
+const bytes = (text: string) => new TextEncoder().encode(text).length
+
+/**
+ * A name derived from another (`<base>_<suffix>`) that fits in `limit` bytes: as it is when it
+ * fits, otherwise the base cut short and followed by a hash of the whole base, so that names
+ * derived from one long base stay apart instead of being cut to one.
+ */
+const derived = (base: string, suffix: string, limit: number): string => {
+  const name = `${base}_${suffix}`
+  if (bytes(name) <= limit) return name
+  const tail = `_${hash(base)}_${suffix}`
+  let kept = base
+  while (bytes(kept) + bytes(tail) > limit) kept = kept.slice(0, -1)
+  return `${kept}${tail}`
 }
 
 /**
@@ -48,32 +71,62 @@ export interface Tables {
  * events table named `events`, the default name. So stores with different tables in one database
  * keep their own migration records and snapshots.
  */
-const besideEvents = (events: string, defaultName: string, suffix: string): string => {
+const besideEvents = (events: string, defaultName: string, suffix: string, limit: number): string => {
   const schema = schemaOf(events)
   const base = baseName(events)
-  const name = base === "events" ? defaultName : `${base}_${suffix}`
+  const name = base === "events" ? defaultName : derived(base, suffix, limit)
   return schema === undefined ? name : `${schema}.${name}`
 }
 
-export const make = (names: Partial<TableNames> | undefined): Tables => {
+/**
+ * The tables of a store. `identifierBytes` is the database's limit on a name's length (none on
+ * SQLite): names derived from a long table name are kept under it (see `problems` for the names
+ * given).
+ */
+export const make = (names: Partial<TableNames> | undefined, identifierBytes = Infinity): Tables => {
   const events = names?.events ?? defaultTableNames.events
   const resolved = {
     ...defaultTableNames,
-    migrations: besideEvents(events, defaultTableNames.migrations, "migrations").toLowerCase(),
-    snapshots: besideEvents(events, defaultTableNames.snapshots, "snapshots"),
+    migrations: besideEvents(events, defaultTableNames.migrations, "migrations", identifierBytes).toLowerCase(),
+    snapshots: besideEvents(events, defaultTableNames.snapshots, "snapshots", identifierBytes),
     ...names
   }
+  const projectionsSchema = schemaOf(resolved.projections)
+  const deadLettersBase = derived(baseName(resolved.projections), "dead_letters", identifierBytes)
+  const deadLetters = projectionsSchema === undefined ? deadLettersBase : `${projectionsSchema}.${deadLettersBase}`
   return {
     names: resolved,
     channel: `effect_eventsourcing_${hash(resolved.events)}`,
     entities: quote(resolved.entities),
     events: quote(resolved.events),
     projections: quote(resolved.projections),
-    deadLetters: quote(`${resolved.projections}_dead_letters`),
+    deadLetters: quote(deadLetters),
+    deadLettersName: deadLetters,
     snapshots: quote(resolved.snapshots),
-    eventsObject: (suffix) => quote(`${baseName(resolved.events)}_${suffix}`)
+    eventsObject: (suffix) => quote(derived(baseName(resolved.events), suffix, identifierBytes))
   }
 }
+
+/** The tables of a store on a client's database, with its limit on names. */
+export const forClient = (sql: SqlClient.SqlClient, names: Partial<TableNames> | undefined): Tables =>
+  make(names, sql.onDialectOrElse({ pg: () => pgIdentifierBytes, orElse: () => Infinity }))
+
+/**
+ * What is wrong with the names given, on a database that keeps `identifierBytes` of a name: a
+ * name it would cut short (two tables could become one), an empty one.
+ */
+export const problems = (tables: Tables, identifierBytes: number): ReadonlyArray<string> =>
+  Object.entries(tables.names).flatMap(([role, name]) =>
+    name.split(".").flatMap((part: string) =>
+      part.length === 0
+        ? [`the ${role} table name ${JSON.stringify(name)} has an empty part`]
+        : bytes(part) > identifierBytes
+        ? [
+          `the ${role} table name ${JSON.stringify(name)} is longer than the ${identifierBytes} bytes the database keeps of a name`
+        ]
+        : []
+    )
+  )
 
 /** A short, stable hash (32-bit FNV-1a, in hex) to name things after a longer name. */
 const hash = (text: string): string => {
