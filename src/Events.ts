@@ -15,6 +15,7 @@ import * as AST from "effect/SchemaAST"
 import { EventDecodeError, EventEncodeError } from "./Errors.js"
 import type { EventMetadata } from "./Metadata.js"
 import * as internal from "./internal/evolution.js"
+import * as PrepareAppend from "./internal/prepareAppend.js"
 import { toJson } from "./internal/prepareAppend.js"
 import type { Position } from "./Position.js"
 
@@ -87,6 +88,17 @@ export interface RecordedEvent<A = unknown> {
  * @category models
  */
 export type EventSchema<Event extends { readonly _tag: string }> = Schema.Schema<Event, any>
+
+/**
+ * The deepest nesting of objects and arrays that an event's data or metadata may have (1,000):
+ * an append with deeper data is refused with `InvalidAppendError`. Writing and reading JSON
+ * recurse, and fail at a depth that depends on how much of the stack is in use; a fixed limit
+ * gives every append the same answer wherever it runs.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxDepth: number = PrepareAppend.maxDepth
 
 /**
  * The event types a Schema accepts, read from its tags, or `undefined` when they cannot be

@@ -131,21 +131,21 @@ export const prepareAppends = (
 }
 
 /**
+ * The deepest nesting of arrays and objects an event's data or metadata may have. JSON itself
+ * sets none, but writing and reading a value recurse (`JSON.stringify`, a Schema's decoder, a
+ * test's deep equality), and fail at a depth that depends on how much of the stack is already in
+ * use: a fixed limit gives the same answer wherever the append runs.
+ */
+export const maxDepth = 1_000
+
+/**
  * The JSON text of a value, or `undefined` when JSON cannot represent it faithfully: a value
  * that `JSON.stringify` would silently change (a non-finite number, a `Date`, a `Map`, a class
  * instance, `undefined` or a hole in an array) or cannot write at all (a bigint, a function, a
- * cycle, nesting deeper than it can follow). Object properties whose value is `undefined` are
- * left out, as JSON leaves them out.
+ * cycle), or nesting deeper than {@link maxDepth}. Object properties whose value is `undefined`
+ * are left out, as JSON leaves them out.
  */
-export const toJson = (value: unknown): string | undefined => {
-  if (!isJson(value)) return undefined
-  try {
-    return JSON.stringify(value)
-  } catch {
-    // Nested deeper than the stack allows (thousands of levels).
-    return undefined
-  }
-}
+export const toJson = (value: unknown): string | undefined => (isJson(value) ? JSON.stringify(value) : undefined)
 
 /** Leaving an object or array: it is no longer an ancestor of what is checked next. */
 class Leave {
@@ -172,6 +172,8 @@ const isJson = (root: unknown): boolean => {
       case "object": {
         if (value === null) continue
         if (ancestors.has(value)) return false
+        // The objects and arrays under way are this one's ancestors: it would be one deeper.
+        if (ancestors.size >= maxDepth) return false
         ancestors.add(value)
         pending.push(new Leave(value))
         if (Array.isArray(value)) {
