@@ -135,6 +135,15 @@ export const defaultBatchSize: number = ReadOptions.defaultBatchSize
 export type ReadError = EventStoreError | EventDecodeError
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CountOptions {
+  /** Count at most this many events (a positive integer; default: all of them). */
+  readonly upTo?: number
+}
+
+/**
  * A way the stored rows break what the store promises of them. The library never writes such
  * rows; another writer of the protocol's tables can. Reads that meet one fail with
  * `EventDecodeError` and appends to the stream fail with `EventStoreError`, rather than giving
@@ -224,8 +233,12 @@ export interface EventStore {
   readonly streamVersion: (streamId: string) => Effect.Effect<number, EventStoreError>
   /** The position of the latest event a reader can read now (`Position.start` if none). */
   readonly head: Effect.Effect<Position, EventStoreError>
-  /** How many events a reader can read now after a position: a reader's lag. */
-  readonly countAfter: (position: Position) => Effect.Effect<number, EventStoreError>
+  /**
+   * How many events a reader can read now after a position: a reader's lag. Counting takes as
+   * long as the events counted: with `upTo`, it counts no further than that many (a bound on
+   * the cost whatever the lag).
+   */
+  readonly countAfter: (position: Position, options?: CountOptions) => Effect.Effect<number, EventStoreError>
   /**
    * Checks the whole store for rows that break what the store promises of them (see
    * {@link Violation}): for operators, after another writer of the protocol's tables ran, or

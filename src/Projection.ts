@@ -35,7 +35,8 @@ import type { CheckpointConflictError, EventDecodeError, EventStoreError } from 
 import { ProjectionError } from "./Errors.js"
 import type { EventSchema, RecordedEvent } from "./Events.js"
 import * as Events from "./Events.js"
-import { EventStore } from "./EventStore.js"
+import { defaultBatchSize, EventStore } from "./EventStore.js"
+import * as States from "./internal/projectionStates.js"
 import * as Position from "./Position.js"
 import { isWellFormed } from "./internal/prepareAppend.js"
 import { ProjectionStore } from "./ProjectionStore.js"
@@ -151,7 +152,7 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
   projection: Projection<Event, E, R>,
   options?: RunOptions
 ): Effect.Effect<never, ProjectionError, EventStore | ProjectionStore | R> =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const store = yield* EventStore
     const projections = yield* ProjectionStore
     if (typeof projection.name !== "string" || projection.name.length === 0 || !isWellFormed(projection.name)) {
@@ -247,9 +248,17 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
         )
       ) as Effect.Effect<Position.Position, ProjectionError | CheckpointConflictError | EventStoreError, R>
 
+    const runner = yield* Effect.acquireRelease(
+      Effect.sync(() => States.register(projections, name)),
+      (runner) => Effect.sync(runner.remove)
+    )
+    const batchSize = options?.batchSize ?? defaultBatchSize
+
     /** One term of leadership: hold the lead, follow from the checkpoint, process each batch. */
     const term = Effect.scoped(Effect.gen(function*() {
+      runner.set("standby")
       const lost = yield* projections.lead(name)
+      runner.set("catching-up")
       const follow = Effect.gen(function*() {
         let checkpoint = yield* projections.checkpoint(name)
         yield* store.subscribe({
@@ -260,9 +269,12 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
           Stream.chunks,
           Stream.runForEach((chunk) => {
             const batch = [...chunk]
-            if (batch.length === 0) return Effect.void
+            // A batch short of the batch size was read up to the head: once it is handled, the
+            // projection has caught up.
+            if (batch.length === 0) return Effect.sync(() => runner.set("running"))
             return Effect.map(processBatch(checkpoint, batch), (next) => {
               checkpoint = Option.some(next)
+              if (batch.length < batchSize) runner.set("running")
             })
           })
         )
@@ -287,7 +299,7 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
     return yield* term.pipe(
       Effect.tapError((error) =>
         error._tag === "ProjectionError"
-          ? Effect.void
+          ? Effect.sync(() => runner.stop(error))
           : Effect.logWarning(`Projection ${JSON.stringify(name)} starts again from its checkpoint`, error)
       ),
       // The store failed, or another runner moved the checkpoint: begin again from the checkpoint.
@@ -298,7 +310,7 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
         (error) => Effect.die(error)
       )
     ) as Effect.Effect<never, ProjectionError, R>
-  })
+  }))
 
 /** The events of a batch split into its appends (runs of one position), in order. */
 const appendsOf = (batch: ReadonlyArray<RecordedEvent>): ReadonlyArray<ReadonlyArray<RecordedEvent>> => {
@@ -342,8 +354,8 @@ export const layer = <Event extends { readonly _tag: string }, E, R>(
   )
 
 /**
- * Where a projection is: its checkpoint, the head of the global order, and how many events it
- * has still to read.
+ * Where a projection is: its checkpoint, the head of the global order, how many events it has
+ * still to read, and what its runners in this process are doing.
  *
  * @since 0.1.0
  * @category models
@@ -352,29 +364,79 @@ export interface Status {
   readonly projection: string
   readonly checkpoint: Option.Option<Position.Position>
   readonly head: Position.Position
-  /** Events after the checkpoint that a reader can read now. */
+  /**
+   * Events after the checkpoint that a reader can read now, counted up to `countUpTo` (see
+   * {@link status}): when there are more, `lag` is that many and `lagIsExact` is `false`.
+   */
   readonly lag: number
+  readonly lagIsExact: boolean
+  /**
+   * What the runners of the projection in this process are doing (see {@link RunnerState}):
+   * `"not-running"` when none runs here (one may run in another process).
+   */
+  readonly state: RunnerState | "not-running"
+  /** Why the projection stopped, when `state` is `"stopped"`. */
+  readonly error: Option.Option<ProjectionError>
 }
 
 /**
+ * What a runner of a projection in this process is doing: `"standby"` (waiting for the lead,
+ * which another runner holds), `"catching-up"` (reading the events after its checkpoint, not yet
+ * up to the head), `"running"` (caught up, handling events as they come) or `"stopped"` (at an
+ * event, with a `ProjectionError`; it stays so until a runner starts again).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RunnerState = States.RunnerState
+
+/**
+ * How many events after its checkpoint {@link status} counts by default: enough to tell a
+ * projection that keeps up from one that does not, without a count that grows with the lag.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultCountUpTo = 10_000
+
+/**
+ * Where a projection is (see {@link Status}). It costs a few index lookups and a count of at most
+ * `countUpTo` events (default {@link defaultCountUpTo}), whatever the size of the store and the
+ * lag, so it can be polled.
+ *
  * @since 0.1.0
  * @category operations
  */
-export const status = (projection: string): Effect.Effect<Status, EventStoreError, EventStore | ProjectionStore> =>
+export const status = (
+  projection: string,
+  options?: { readonly countUpTo?: number }
+): Effect.Effect<Status, EventStoreError, EventStore | ProjectionStore> =>
   Effect.gen(function*() {
     const store = yield* EventStore
     const projections = yield* ProjectionStore
+    const countUpTo = options?.countUpTo ?? defaultCountUpTo
     const checkpoint = yield* projections.checkpoint(projection)
     const head = yield* store.head
-    const lag = yield* store.countAfter(Option.getOrElse(checkpoint, () => Position.start))
-    return { projection, checkpoint, head, lag }
+    const counted = yield* store.countAfter(Option.getOrElse(checkpoint, () => Position.start), { upTo: countUpTo + 1 })
+    const runners = States.stateOf(projections, projection)
+    return {
+      projection,
+      checkpoint,
+      head,
+      lag: Math.min(counted, countUpTo),
+      lagIsExact: counted <= countUpTo,
+      state: runners?.state ?? "not-running",
+      error: Option.fromNullable(runners?.error)
+    }
   })
 
 /**
  * Waits until a projection has handled everything up to a position (read-your-writes): pass the
  * `position` of an append's result, then read the read model. Wakes as soon as a runner in this
  * process commits, and checks the checkpoint at least every `interval` (default 100 ms) for
- * runners elsewhere. Combine it with `Effect.timeout` to bound the wait.
+ * runners elsewhere. Fails with the projection's `ProjectionError` when it stopped in this
+ * process (and no runner of it here still works) before reaching the position. Combine it with
+ * `Effect.timeout` to bound the wait.
  *
  * @since 0.1.0
  * @category operations
@@ -383,7 +445,7 @@ export const waitFor = (
   projection: string,
   position: Position.Position,
   options?: { readonly interval?: Duration.DurationInput }
-): Effect.Effect<void, EventStoreError, ProjectionStore> =>
+): Effect.Effect<void, EventStoreError | ProjectionError, ProjectionStore> =>
   Effect.scoped(Effect.gen(function*() {
     const projections = yield* ProjectionStore
     const nextCommit = yield* projections.commits
@@ -396,6 +458,8 @@ export const waitFor = (
         Option.exists((checkpoint) => !Position.isAfter(position, checkpoint))
       )
     while (!(yield* reached)) {
+      const runners = States.stateOf(projections, projection)
+      if (runners?.state === "stopped" && runners.error !== undefined) return yield* runners.error
       yield* Effect.raceFirst(nextCommit, Effect.sleep(interval))
     }
   }))

@@ -23,7 +23,7 @@ import type { PreparedAppend } from "./prepareAppend.js"
 import * as Retries from "./retries.js"
 import { compareStreamIds } from "./streamOrder.js"
 import * as Subscription from "./subscription.js"
-import { validated, verifyLimit } from "./readOptions.js"
+import { countLimit, validated, verifyLimit } from "./readOptions.js"
 
 /** An event as kept in memory: data and metadata as JSON text, parsed afresh on every read. */
 interface StoredEvent {
@@ -242,7 +242,7 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
     subscribe: (options) => Subscription.follow(options, wakeups, readBatch),
     streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.events.length ?? 0),
     head: Effect.sync(() => log.at(-1)?.position ?? Position.start),
-    countAfter: (position) => Effect.sync(() => log.length - indexAfter(position)),
+    countAfter: (position, options) => Effect.sync(() => Math.min(log.length - indexAfter(position), countLimit(options))),
     verify: (options) => Effect.sync(() => verify(verifyLimit(options)))
   }
 })

@@ -6,7 +6,7 @@
 import * as Cause from "effect/Cause"
 import * as Stream from "effect/Stream"
 import * as Duration from "effect/Duration"
-import type { ReadAllOptions, ReadStreamOptions, SubscribeOptions, VerifyOptions } from "../EventStore.js"
+import type { CountOptions, ReadAllOptions, ReadStreamOptions, SubscribeOptions, VerifyOptions } from "../EventStore.js"
 
 /** Events fetched per round trip when a read names no batch size. */
 export const defaultBatchSize = 500
@@ -56,4 +56,12 @@ export const verifyLimit = (options: VerifyOptions | undefined): number => {
   const limit = options?.limit ?? 100
   if (!isCount(limit, 1)) throw new Cause.IllegalArgumentException(`verify: limit must be a positive integer, got ${String(limit)}`)
   return limit
+}
+
+/** The most events `countAfter` counts (`Infinity` for all); a bad bound is a defect. */
+export const countLimit = (options: CountOptions | undefined): number => {
+  const upTo = options?.upTo
+  if (upTo === undefined) return Infinity
+  if (!isCount(upTo, 1)) throw new Cause.IllegalArgumentException(`countAfter: upTo must be a positive integer, got ${String(upTo)}`)
+  return upTo
 }

@@ -357,12 +357,58 @@ export const projectionContract = <E>(
         expect(before.lag).toBeGreaterThanOrEqual(3)
         const runner = yield* Effect.fork(Projection.run(counting(projection, type), quick))
         yield* Projection.waitFor(projection, appended.position).pipe(Effect.timeout("20 seconds"))
+        expect((yield* Projection.status(projection)).state).toBe("running")
         yield* Fiber.interrupt(runner)
         const after = yield* Projection.status(projection)
         expect(after.checkpoint).toEqual(Option.some(after.head))
-        expect(after.lag).toBe(0)
+        expect(after).toMatchObject({ lag: 0, lagIsExact: true, state: "not-running", error: Option.none() })
         yield* append(streamId, [4], type)
         expect((yield* Projection.status(projection)).lag).toBe(1)
+      }))
+
+    it.effect("counts its lag up to a bound, and says when there is more", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("bounded")
+        const first = yield* append(newStreamId("bounded-stream"), [1], type)
+        yield* append(newStreamId("bounded-stream"), [1, 2, 3, 4], type)
+        const projections = yield* ProjectionStore.ProjectionStore
+        yield* projections.commit(projection, Option.none(), first.position, Effect.void)
+        const store = yield* EventStore.EventStore
+        expect(yield* store.countAfter(first.position, { upTo: 2 })).toBe(2)
+        expect(yield* store.countAfter(first.position, { upTo: 100 })).toBeGreaterThanOrEqual(4)
+        expect(yield* Projection.status(projection, { countUpTo: 3 })).toMatchObject({ lag: 3, lagIsExact: false })
+        const exact = yield* Projection.status(projection, { countUpTo: 1_000_000 })
+        expect(exact.lagIsExact).toBe(true)
+        expect(exact.lag).toBeGreaterThanOrEqual(4)
+        const defect = yield* Effect.flip(Effect.sandbox(store.countAfter(first.position, { upTo: 0 })))
+        expect(String(defect)).toContain("upTo")
+      }))
+
+    it.effect("reports a runner waiting for the lead, and one stopped with its error; waitFor fails with it", () =>
+      Effect.gen(function*() {
+        const { projection, type } = fresh("stopping")
+        const streamId = newStreamId("stopping-stream")
+        yield* append(streamId, [1], type)
+        const poison = yield* append(streamId, [13], type)
+        const slowRetry = Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(5)))
+        const first = yield* Effect.fork(
+          Projection.run(counting(projection, type, (by) => by === 13), { ...quick, retry: slowRetry })
+        )
+        yield* Effect.sleep("100 millis")
+        // While the first holds the lead (retrying the poison), a second waits for it.
+        const second = yield* Effect.fork(Projection.run(counting(projection, type), quick))
+        yield* Effect.sleep("100 millis")
+        expect((yield* Projection.status(projection)).state).toBe("catching-up")
+        yield* Fiber.interrupt(second)
+        const waiting = yield* Effect.fork(Effect.flip(Projection.waitFor(projection, poison.position)))
+        const error = yield* Effect.flip(Fiber.join(first)).pipe(Effect.timeout("20 seconds"))
+        expect(error).toBeInstanceOf(Errors.ProjectionError)
+        const status = yield* Projection.status(projection)
+        expect(status.state).toBe("stopped")
+        expect(status.error).toEqual(Option.some(error))
+        // waitFor gives up at once with the projection's own error, instead of waiting for ever.
+        expect(yield* Fiber.join(waiting).pipe(Effect.timeout("5 seconds"))).toBe(error)
+        expect(yield* Effect.flip(Projection.waitFor(projection, poison.position))).toBe(error)
       }))
 
     it.effect("rebuilds from the first event after a reset", () =>

@@ -98,8 +98,8 @@ export interface Dialect {
   ) => Effect.Effect<ReadonlyArray<EventRow>, SqlError, SqlClient.SqlClient>
   /** The position of the latest event a reader can read now. */
   readonly head: Effect.Effect<Position.Position, SqlError, SqlClient.SqlClient>
-  /** How many events a reader can read now after a position. */
-  readonly countAfter: (position: Position.Position) => Effect.Effect<number, SqlError, SqlClient.SqlClient>
+  /** How many events a reader can read now after a position, counting no further than `upTo`. */
+  readonly countAfter: (position: Position.Position, upTo: number) => Effect.Effect<number, SqlError, SqlClient.SqlClient>
   readonly streamStates: (
     streamIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<StreamState>, SqlError, SqlClient.SqlClient>

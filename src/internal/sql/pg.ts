@@ -475,13 +475,17 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     (rows) => rows[0] === undefined ? Position.start : positionOf(rows[0].position, rows[0].transaction_id)
   )
 
-  const countAfter: Dialect["countAfter"] = (position) =>
+  // The bounded count walks the global-order index and stops after `upTo` rows.
+  const countAfter: Dialect["countAfter"] = (position, upTo) =>
     Effect.map(
       run<{ count: string }>(
-        `SELECT count(*)::text AS count FROM ${events}
-        WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
-          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`,
-        [String(position.transaction), String(position.sequence)]
+        `SELECT count(*)::text AS count FROM (
+          SELECT 1 FROM ${events} e
+          WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
+            AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ${Number.isFinite(upTo) ? "LIMIT $3" : ""}
+        ) AS counted`,
+        [String(position.transaction), String(position.sequence), ...(Number.isFinite(upTo) ? [upTo] : [])]
       ),
       (rows) => Number(rows[0]!.count)
     )

@@ -27,7 +27,7 @@ import * as Metadata from "../../Metadata.js"
 import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { isWellFormed, prepareAppends } from "../prepareAppend.js"
-import { validated, verifyLimit } from "../readOptions.js"
+import { countLimit, validated, verifyLimit } from "../readOptions.js"
 import * as Retries from "../retries.js"
 import * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
@@ -309,8 +309,11 @@ export const make = (
       readAll: (options) => Subscription.readAll(options, readBatch),
       subscribe: (options) => Subscription.follow(options, wakeups, readBatch),
       head: dialect.head.pipe(Effect.mapError(storeError("read the head of the global order")), withSql),
-      countAfter: (position) =>
-        dialect.countAfter(position).pipe(Effect.mapError(storeError("count the events after a position")), withSql),
+      countAfter: (position, options) =>
+        Effect.suspend(() => dialect.countAfter(position, countLimit(options))).pipe(
+          Effect.mapError(storeError("count the events after a position")),
+          withSql
+        ),
       verify: (options) =>
         Effect.suspend(() => Verify.verify(tables, dialect.ordering, verifyLimit(options))).pipe(
           Effect.mapError(storeError("verify the store")),

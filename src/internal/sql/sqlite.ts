@@ -278,9 +278,13 @@ export const make = (tables: Tables): Dialect => {
     (rows) => rows[0]?.position === null || rows[0] === undefined ? Position.start : positionOf(rows[0].position, null)
   )
 
-  const countAfter: Dialect["countAfter"] = (position) =>
+  const countAfter: Dialect["countAfter"] = (position, upTo) =>
     Effect.map(
-      run<{ count: number }>(`SELECT count(*) AS count FROM ${events} WHERE position > ?`, [Number(position.sequence)]),
+      run<{ count: number }>(
+        `SELECT count(*) AS count FROM (SELECT 1 FROM ${events} WHERE position > ? LIMIT ?)`,
+        // SQLite reads a negative limit as none.
+        [Number(position.sequence), Number.isFinite(upTo) ? upTo : -1]
+      ),
       (rows) => rows[0]!.count
     )
 
