@@ -12,7 +12,9 @@ import * as ExpectedVersion from "./ExpectedVersion.js"
 
 /**
  * Another writer changed the stream after the version this append expected: nothing of the
- * append was stored. Re-read the stream and decide again (the command handler does this).
+ * append was stored. Re-read the stream and decide again (the command handler does this). An
+ * append to several streams names the first whose expectation failed (in the order given) and
+ * lists the others in `others`.
  *
  * @since 0.1.0
  * @category errors
@@ -20,12 +22,20 @@ import * as ExpectedVersion from "./ExpectedVersion.js"
 export class ConcurrencyError extends Schema.TaggedError<ConcurrencyError>()("ConcurrencyError", {
   streamId: Schema.String,
   expectedVersion: ExpectedVersion.ExpectedVersion,
-  actualVersion: Schema.Number
+  actualVersion: Schema.Number,
+  /** The other streams of the append (`appendMany`) whose expectation failed too, if any. */
+  others: Schema.optionalWith(Schema.Array(Schema.Struct({
+    streamId: Schema.String,
+    expectedVersion: ExpectedVersion.ExpectedVersion,
+    actualVersion: Schema.Number
+  })), { default: () => [] })
 }) {
   override get message(): string {
-    return `Concurrency conflict on stream ${JSON.stringify(this.streamId)}: expected ${
-      ExpectedVersion.format(this.expectedVersion)
-    }, found version ${this.actualVersion}`
+    return [this, ...this.others].map((conflict, index) =>
+      `${index === 0 ? "Concurrency conflict on stream" : "and on stream"} ${JSON.stringify(conflict.streamId)}: expected ${
+        ExpectedVersion.format(conflict.expectedVersion)
+      }, found version ${conflict.actualVersion}`
+    ).join("; ")
   }
 }
 

@@ -11,14 +11,13 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
-import { ConcurrencyError, InvalidAppendError, StreamTypeMismatchError } from "../Errors.js"
+import { InvalidAppendError, StreamTypeMismatchError } from "../Errors.js"
 import type { AppendError } from "../Errors.js"
 import type { AppendRequest, AppendResult, EventStore, ReadStreamOptions, VerifyReport, Violation } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
-import * as ExpectedVersion from "../ExpectedVersion.js"
 import * as Metadata from "../Metadata.js"
 import * as Position from "../Position.js"
-import { prepareAppends } from "./prepareAppend.js"
+import { concurrencyError, prepareAppends } from "./prepareAppend.js"
 import type { PreparedAppend } from "./prepareAppend.js"
 import * as Retries from "./retries.js"
 import { compareStreamIds } from "./streamOrder.js"
@@ -107,12 +106,8 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
           actualType: stream.type
         })
       }
-      const actualVersion = stream?.events.length ?? 0
-      if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, actualVersion)) {
-        return new ConcurrencyError({ streamId: append.streamId, expectedVersion: append.expectedVersion, actualVersion })
-      }
     }
-    return undefined
+    return concurrencyError(appends, (append) => streams.get(append.streamId)?.events.length ?? 0)
   }
 
   /** Stores checked appends at one new position. */

@@ -3,7 +3,7 @@
  * input with the same errors before touching storage.
  */
 import * as Either from "effect/Either"
-import { InvalidAppendError } from "../Errors.js"
+import { ConcurrencyError, InvalidAppendError } from "../Errors.js"
 import type { AppendRequest } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import type { EventMetadata } from "../Metadata.js"
@@ -198,4 +198,21 @@ const isJson = (root: unknown): boolean => {
 const isPlainObject = (value: object): boolean => {
   const prototype = Object.getPrototypeOf(value)
   return prototype === Object.prototype || prototype === null
+}
+
+/**
+ * The conflict of appends whose streams are at the versions `versionOf` gives, naming every
+ * stream whose expectation fails; `undefined` when every expectation holds.
+ */
+export const concurrencyError = (
+  appends: ReadonlyArray<PreparedAppend>,
+  versionOf: (append: PreparedAppend) => number
+): ConcurrencyError | undefined => {
+  const [first, ...others] = appends.flatMap((append) => {
+    const actualVersion = versionOf(append)
+    return ExpectedVersion.isSatisfiedBy(append.expectedVersion, actualVersion)
+      ? []
+      : [{ streamId: append.streamId, expectedVersion: append.expectedVersion, actualVersion }]
+  })
+  return first === undefined ? undefined : new ConcurrencyError({ ...first, others })
 }

@@ -532,6 +532,32 @@ export const eventStoreContract = <E>(name: string, storeLayer: Layer.Layer<Even
         expect(yield* store.streamVersion(streamId)).toBe(1)
       }))
 
+    it.effect("names every stream whose expectation failed in a conflict of several streams", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const [a, b, c] = [newStreamId("conflict-a"), newStreamId("conflict-b"), newStreamId("conflict-c")]
+        yield* append(a, ExpectedVersion.noStream, [event("A")])
+        yield* append(c, ExpectedVersion.noStream, [event("C"), event("C")])
+        const request = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion) => ({
+          streamId,
+          streamType: "thing",
+          expectedVersion,
+          events: [event("More")]
+        })
+        const error = yield* Effect.flip(
+          store.appendMany([request(a, ExpectedVersion.noStream), request(b, ExpectedVersion.any), request(c, 1)])
+        )
+        expect(error).toBeInstanceOf(Errors.ConcurrencyError)
+        expect(error).toMatchObject({
+          streamId: a,
+          expectedVersion: "no-stream",
+          actualVersion: 1,
+          others: [{ streamId: c, expectedVersion: 1, actualVersion: 2 }]
+        })
+        expect(error.message).toContain(c)
+        expect(yield* store.streamVersion(b)).toBe(0)
+      }))
+
     it.effect("checks an empty append without storing anything", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore

@@ -38,6 +38,7 @@ import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
 import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, streamPage, wholeAppends } from "./dialect.js"
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
+import { runStatement } from "./shared.js"
 import type { Tables } from "./tables.js"
 import { pgIdentifierBytes, problems, quote, schemaOf } from "./tables.js"
 
@@ -120,7 +121,7 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     s.version AS stream_version`
 
   const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
+    Effect.flatMap(SqlClient.SqlClient, (sql) => runStatement<A>(sql, query, values))
 
   const migrations: Dialect["migrations"] = {
     "1_protocol_tables": Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -557,8 +558,14 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
         FROM ${events} GROUP BY position HAVING count(DISTINCT transaction_id) > 1 ORDER BY position`
     },
     isUniqueViolation: (error: SqlError) => causeCode(error) === "23505",
-    // serialization_failure (under REPEATABLE READ or SERIALIZABLE), deadlock_detected
-    isTransient: (error: SqlError) => causeCode(error) === "40001" || causeCode(error) === "40P01",
+    // serialization_failure (under REPEATABLE READ or SERIALIZABLE), deadlock_detected, and a
+    // cancel the store did not ask for (another client's interrupted query whose cancel reached
+    // the connection after it was handed on): nothing of the statement was stored.
+    isTransient: (error: SqlError) => {
+      const code = causeCode(error)
+      return code === "40001" || code === "40P01" ||
+        (code === "57014" && /user request/.test(String((error.cause as { message?: unknown }).message)))
+    },
     brokenStreams: (streamIds) =>
       Effect.map(
         run<{ id: string }>(

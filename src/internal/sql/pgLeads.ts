@@ -14,7 +14,8 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { EventStoreError } from "../../Errors.js"
+import type { EventStoreError } from "../../Errors.js"
+import { storeError } from "./shared.js"
 
 /** A database session to hold locks on. */
 export interface LockSession {
@@ -44,7 +45,6 @@ interface Current {
   readonly lost: Deferred.Deferred<void>
 }
 
-const storeError = (operation: string) => (cause: unknown) => new EventStoreError({ operation, cause })
 
 export const make = (options: Options) =>
   Effect.gen(function*() {

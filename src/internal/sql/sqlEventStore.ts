@@ -26,7 +26,7 @@ import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Metadata from "../../Metadata.js"
 import * as Position from "../../Position.js"
 import type { PreparedAppend } from "../prepareAppend.js"
-import { isWellFormed, prepareAppends } from "../prepareAppend.js"
+import { concurrencyError, isWellFormed, prepareAppends } from "../prepareAppend.js"
 import { countLimit, validated, verifyLimit } from "../readOptions.js"
 import * as Retries from "../retries.js"
 import * as Subscription from "../subscription.js"
@@ -35,6 +35,7 @@ import { emptyResult } from "./dialect.js"
 import * as Pg from "./pg.js"
 import { positionOf, readRows, readStreamPage, toRecorded } from "./rows.js"
 import * as Sqlite from "./sqlite.js"
+import { storeError } from "./shared.js"
 import * as Tables from "./tables.js"
 import * as Verify from "./verify.js"
 
@@ -56,7 +57,6 @@ const streamPageSize = 500
  */
 const attemptsAfterConflict = 3
 
-const storeError = (operation: string) => (cause: unknown) => new EventStoreError({ operation, cause })
 
 /** A `SqlError` thrown as a defect (as a failed commit is, by `@effect/sql`) back in the error channel. */
 const recoverSqlDefects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
@@ -169,13 +169,7 @@ export const make = (
           })
         }
       }
-      for (const append of appends) {
-        const actualVersion = stateOf(append)?.version ?? 0
-        if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, actualVersion)) {
-          return new ConcurrencyError({ streamId: append.streamId, expectedVersion: append.expectedVersion, actualVersion })
-        }
-      }
-      return undefined
+      return concurrencyError(appends, (append) => stateOf(append)?.version ?? 0)
     }
 
     const attempt = (
@@ -228,12 +222,10 @@ export const make = (
         const stale = yield* dialect.staleStreams(streamIds)
         if (stale.length > 0) return yield* new TransactionConflictError({ streamId: stale[0]! })
         if (attemptsLeft > 0) return yield* attempt(appends, attemptsLeft - 1)
-        const first = appends[0]!
-        return yield* new ConcurrencyError({
-          streamId: first.streamId,
-          expectedVersion: first.expectedVersion,
-          actualVersion: states.find((state) => state.id === first.streamId)?.version ?? 0
-        })
+        // Not a ConcurrencyError: every expectation held each time the store looked.
+        return yield* storeError("append events")(
+          new Error(`the append was refused ${attemptsAfterConflict + 1} times although its expectations held`)
+        )
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError("resolve an append conflict")(error))))
 
     const appendMany = (requests: ReadonlyArray<AppendRequest>) =>

@@ -22,6 +22,7 @@ import { positionOf } from "./rows.js"
 import { withImmediateTransaction } from "./sqlite.js"
 import { leadInProcess } from "../leadInProcess.js"
 import * as PgLeads from "./pgLeads.js"
+import { runStatement, storeError } from "./shared.js"
 import type { TableNames } from "./tables.js"
 import { forClient } from "./tables.js"
 
@@ -30,7 +31,6 @@ const leadCheckInterval = Duration.seconds(2)
 /** How often a runner waiting for a projection's lock asks again. */
 const leadRetryInterval = Duration.millis(500)
 
-const storeError = (operation: string) => (cause: unknown) => new EventStoreError({ operation, cause })
 
 interface DeadLetterRow {
   readonly projection: string
@@ -70,8 +70,7 @@ export const make = (
     ))
     const committed = yield* PubSub.sliding<void>(1)
     const withSql = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, SqlClient.SqlClient, sql)
-    const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
-      sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform
+    const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) => runStatement<A>(sql, query, values)
     const placeholder = (index: number) => (isPg ? `$${index}` : "?")
     const xid = (index: number) => (isPg ? `$${index}::xid8` : "?")
     const { deadLetters, projections } = tables

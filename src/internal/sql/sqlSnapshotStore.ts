@@ -8,8 +8,8 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { EventStoreError } from "../../Errors.js"
 import type { SnapshotStore, StoredSnapshot } from "../../SnapshotStore.js"
+import { runStatement, storeError } from "./shared.js"
 import type { TableNames } from "./tables.js"
 import { forClient } from "./tables.js"
 
@@ -23,7 +23,6 @@ interface SnapshotRow {
   readonly created_at: Date | string
 }
 
-const storeError = (operation: string) => (cause: unknown) => new EventStoreError({ operation, cause })
 
 export const make = (names: Partial<TableNames> | undefined): Effect.Effect<SnapshotStore, never, SqlClient.SqlClient> =>
   Effect.map(SqlClient.SqlClient, (sql) => {
@@ -31,8 +30,7 @@ export const make = (names: Partial<TableNames> | undefined): Effect.Effect<Snap
     const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
     const now = isPg ? "now()" : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
     const { snapshots } = tables
-    const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
-      sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform
+    const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) => runStatement<A>(sql, query, values)
     /** Collects a statement's values; `param(value)` returns the value's placeholder. */
     const parameters = () => {
       const values: Array<unknown> = []

@@ -21,6 +21,7 @@ import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
 import { AppendConflict, appendResult, causeCode, createSnapshots, emptyResult, streamPage, wholeAppends } from "./dialect.js"
 import type { EventRow } from "./rows.js"
 import { fromDays, positionOf } from "./rows.js"
+import { runStatement } from "./shared.js"
 import type { Tables } from "./tables.js"
 import { baseName, problems, schemaOf } from "./tables.js"
 
@@ -74,7 +75,7 @@ export const make = (tables: Tables): Dialect => {
     e.schema_version, s.version AS stream_version`
 
   const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
+    Effect.flatMap(SqlClient.SqlClient, (sql) => runStatement<A>(sql, query, values))
 
   const migrations: Dialect["migrations"] = {
     "1_protocol_tables": Effect.gen(function*() {

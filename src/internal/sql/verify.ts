@@ -8,6 +8,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import type { Violation, VerifyReport } from "../../EventStore.js"
 import type * as Position from "../../Position.js"
+import { runStatement } from "./shared.js"
 import type { Tables } from "./tables.js"
 
 /** What the checks need to know of a database. */
@@ -38,7 +39,7 @@ export const verify = (
     const orderOf = (alias: string) =>
       ordering.columns.map((column, index) => `CAST(${alias}.${column} AS TEXT) AS c${index}`).join(", ")
     const positionOf = (row: Row) => ordering.position(ordering.columns.map((_, index) => text(row[`c${index}`])))
-    const rows = (query: string) => sql.unsafe<Row>(`${query} LIMIT ${limit + 1}`).withoutTransform
+    const rows = (query: string) => runStatement<Row>(sql, `${query} LIMIT ${limit + 1}`)
 
     const checks: ReadonlyArray<Effect.Effect<ReadonlyArray<Violation>, SqlError>> = [
       Effect.map(
