@@ -35,6 +35,7 @@ import { EventStore } from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import type { Folded } from "./internal/loading.js"
 import { foldStream } from "./internal/loading.js"
+import * as ProjectionStates from "./internal/projectionStates.js"
 import * as Snapshotting from "./internal/snapshots.js"
 import * as Position from "./Position.js"
 import type * as Projection from "./Projection.js"
@@ -81,9 +82,11 @@ export interface SnapshotOptions<State> {
 export interface InlineOptions<IE, IR> extends Options {
   /**
    * Projections run inside the append's own transaction, for read models that must be
-   * consistent with the write: their writes commit with the events, or neither does (on the SQL
-   * backends; in memory a failing inline projection cannot undo the append). Each handles the
-   * new events it consumes; a failure fails the command.
+   * consistent with the write: their writes commit with the events, or neither does (the
+   * in-memory store undoes the append too, though not what a projection wrote elsewhere in
+   * memory). Each handles the new events it consumes; a failure fails the command. A projection
+   * run inline must not also be run by a runner (`Projection.run`), which would apply its events
+   * a second time.
    */
   readonly inline: ReadonlyArray<Projection.Projection<any, IE, IR>>
 }
@@ -238,10 +241,13 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
   const appendWithInline = (request: AppendRequest) =>
     Effect.flatMap(EventStore, (store) => {
       if (inline.length === 0) return store.append(request)
-      return Effect.flatMap(ProjectionStore, (projections) =>
-        projections.transaction(
-          Effect.tap(store.append(request), (appended) => Effect.forEach(inline, (run) => run(appended.events)))
-        ))
+      return Effect.flatMap(ProjectionStore, (projections) => {
+        const claimed = inline.find(({ name }) => !ProjectionStates.claimInline(projections, name))
+        if (claimed !== undefined) return Effect.dieMessage(ProjectionStates.bothWays(claimed.name))
+        return projections.transaction(
+          Effect.tap(store.append(request), (appended) => Effect.forEach(inline, ({ run }) => run(appended.events)))
+        )
+      })
     })
 
   /**
@@ -329,9 +335,12 @@ const streamQueues = () => {
 const inlineRunner = <E, R>(projection: Projection.Projection<any, E, R>) => {
   const types = Events.storedTypes(projection.events)
   const decode = Events.decoder(projection.events)
-  return (events: ReadonlyArray<RecordedEvent>) =>
-    Effect.flatMap(
-      Effect.forEach(events.filter((event) => types === undefined || types.has(event.type)), (event) => decode(event)),
-      (decoded) => decoded.length === 0 ? Effect.void : projection.handleBatch(decoded)
-    )
+  return {
+    name: projection.name,
+    run: (events: ReadonlyArray<RecordedEvent>) =>
+      Effect.flatMap(
+        Effect.forEach(events.filter((event) => types === undefined || types.has(event.type)), (event) => decode(event)),
+        (decoded) => decoded.length === 0 ? Effect.void : projection.handleBatch(decoded)
+      )
+  }
 }

@@ -11,13 +11,14 @@
  */
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
 import type { AppendError, EventDecodeError, EventStoreError } from "./Errors.js"
 import type { NewEvent, RecordedEvent } from "./Events.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
 import * as MemoryEventStore from "./internal/memoryEventStore.js"
+import * as MemoryProjectionStore from "./internal/memoryProjectionStore.js"
 import * as ReadOptions from "./internal/readOptions.js"
 import * as Subscription from "./internal/subscription.js"
 import type { Position } from "./Position.js"
@@ -268,10 +269,22 @@ export const makeMemory: Effect.Effect<EventStore> = MemoryEventStore.make
 
 /**
  * The in-memory event store as a layer, with checkpoints for projections and snapshots in memory
- * too; every build of the layer starts empty.
+ * too; every build of the layer starts empty. Its projection store's transactions are the event
+ * store's: appends made in a projection batch or with an inline projection are undone when the
+ * batch or the projection fails, and seen by no other fiber until they commit, as on the SQL
+ * backends.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerMemory: Layer.Layer<EventStore | ProjectionStore.ProjectionStore | SnapshotStore.SnapshotStore> =
-  Layer.mergeAll(Layer.effect(EventStore, makeMemory), ProjectionStore.layerMemory, SnapshotStore.layerMemory)
+  Layer.mergeAll(
+    Layer.effectContext(Effect.gen(function*() {
+      // The projection store shares the event store's transactions, so that a failed inline
+      // projection or projection batch undoes its appends, as on the SQL backends.
+      const { store, transaction } = yield* MemoryEventStore.makeWithTransactions
+      const projections = yield* MemoryProjectionStore.make({ transaction })
+      return Context.make(EventStore, store).pipe(Context.add(ProjectionStore.ProjectionStore, projections))
+    })),
+    SnapshotStore.layerMemory
+  )

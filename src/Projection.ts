@@ -248,6 +248,7 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
         )
       ) as Effect.Effect<Position.Position, ProjectionError | CheckpointConflictError | EventStoreError, R>
 
+    if (States.runsInline(projections, name)) return yield* Effect.dieMessage(States.bothWays(name))
     const runner = yield* Effect.acquireRelease(
       Effect.sync(() => States.register(projections, name)),
       (runner) => Effect.sync(runner.remove)

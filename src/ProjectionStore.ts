@@ -62,7 +62,7 @@ export interface ProjectionStore {
   ) => Effect.Effect<A, E | CheckpointConflictError | EventStoreError, R>
   /**
    * Runs an effect in a transaction (a savepoint inside one), so that what it writes is undone
-   * if it fails. In memory it only runs the effect.
+   * if it fails. In memory (with `EventStore.layerMemory`) the event store's appends are undone.
    */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EventStoreError, R>
   /** Records an event a projection sets aside; meant to run inside `commit`. */
@@ -99,7 +99,7 @@ export const ProjectionStore: Context.Tag<ProjectionStore, ProjectionStore> = Co
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory: Effect.Effect<ProjectionStore> = Memory.make
+export const makeMemory: Effect.Effect<ProjectionStore> = Memory.make()
 
 /**
  * @since 0.1.0

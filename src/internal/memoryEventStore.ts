@@ -2,12 +2,19 @@
  * The in-memory event store.
  *
  * Every operation on the shared state runs inside one synchronous step, and JavaScript runs one
- * step at a time, so each append checks and writes atomically with respect to every other fiber
- * without a lock. Stored events are never changed, so a read that spans several steps sees a
- * consistent prefix of each stream and of the global log.
+ * step at a time, so each append checks and writes atomically with respect to every other fiber.
+ * Stored events are never changed, so a read that spans several steps sees a consistent prefix
+ * of each stream and of the global log.
+ *
+ * Transactions give the outcomes the SQL backends give (for inline projections and projection
+ * batches): a transaction holds the store's one write lock while it is open, so its appends are
+ * the newest events, which other fibers do not see until it commits and which are taken off the
+ * end of the log if it fails.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Either from "effect/Either"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
@@ -58,11 +65,92 @@ const toRecorded = (event: StoredEvent): RecordedEvent => ({
   schemaVersion: event.schemaVersion
 })
 
-export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeups, (wakeups) => {
+/** What the store held at a point: enough to undo what was written after it. */
+interface Mark {
+  readonly logLength: number
+  readonly sequence: bigint
+}
+
+/** An open transaction, and what the store held when it began. */
+interface Transaction {
+  readonly begun: Mark
+}
+
+/** The store, and its transactions (for the in-memory projection store). */
+export interface WithTransactions {
+  readonly store: EventStore
+  /**
+   * Runs an effect in a transaction of the store, as the SQL backends run it in a database
+   * transaction: its appends are seen by no other fiber until it succeeds, and are undone if it
+   * fails; appends from other fibers wait until it ends. Inside a transaction, it is a savepoint.
+   */
+  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+export const makeWithTransactions: Effect.Effect<WithTransactions> = Effect.map(Subscription.makeWakeups, (wakeups) => {
   const streams = new Map<string, StoredStream>()
   const log: Array<StoredEvent> = []
   const byId = new Map<string, StoredEvent>()
   let sequence = 0n
+  /** One writer at a time: an append, or a transaction for as long as it is open. */
+  const lock = Effect.unsafeMakeSemaphore(1)
+  const currentTransaction = FiberRef.unsafeMake<Transaction | undefined>(undefined)
+  let open: Transaction | undefined
+
+  /** Whether the calling fiber works in the open transaction: it sees its writes and holds the lock. */
+  const inOpenTransaction = Effect.map(FiberRef.get(currentTransaction), (transaction) =>
+    transaction !== undefined && transaction === open)
+
+  /** How much of the log a fiber sees: all of it, but what an open transaction it is not in wrote. */
+  const visibleLength = (inside: boolean) => (open === undefined || inside ? log.length : open.begun.logLength)
+
+  /** The events of a stream a fiber sees. */
+  const visibleEvents = (streamId: string, inside: boolean): ReadonlyArray<StoredEvent> => {
+    const events = streams.get(streamId)?.events ?? []
+    if (open === undefined || inside) return events
+    const before = open.begun.sequence
+    let count = events.length
+    while (count > 0 && events[count - 1]!.position.sequence > before) count--
+    return count === events.length ? events : events.slice(0, count)
+  }
+
+  const mark = (): Mark => ({ logLength: log.length, sequence })
+
+  /** Undoes what was written after a mark: the newest events are at the end of the log and of their streams. */
+  const undo = (to: Mark) => {
+    while (log.length > to.logLength) {
+      const event = log.pop()!
+      const stream = streams.get(event.streamId)!
+      stream.events.pop()
+      if (stream.events.length === 0) streams.delete(event.streamId)
+      byId.delete(event.id)
+    }
+    sequence = to.sequence
+  }
+
+  const transaction: WithTransactions["transaction"] = (effect) =>
+    Effect.flatMap(inOpenTransaction, (inside) => {
+      if (inside) {
+        const savepoint = mark()
+        return Effect.onExit(effect, (exit) => (Exit.isFailure(exit) ? Effect.sync(() => undo(savepoint)) : Effect.void))
+      }
+      return lock.withPermits(1)(Effect.suspend(() => {
+        const begun: Transaction = { begun: mark() }
+        open = begun
+        return Effect.locally(effect, currentTransaction, begun).pipe(
+          Effect.onExit((exit) =>
+            Effect.suspend(() => {
+              open = undefined
+              if (Exit.isFailure(exit)) {
+                undo(begun.begun)
+                return Effect.void
+              }
+              return log.length > begun.begun.logLength ? PubSub.publish(wakeups, undefined) : Effect.void
+            })
+          )
+        )
+      }))
+    })
 
   /** A stream's version and latest position, as an append that stored nothing reports them. */
   const currentResult = (streamId: string): AppendResult => {
@@ -151,10 +239,10 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
     requests: ReadonlyArray<AppendRequest>
   ): Effect.Effect<ReadonlyArray<AppendResult>, AppendError> =>
     Effect.flatMap(
-      Effect.all([Metadata.current, Clock.currentTimeMillis]),
-      ([context, now]) =>
+      Effect.all([Metadata.current, Clock.currentTimeMillis, inOpenTransaction]),
+      ([context, now, inside]) => {
         // One synchronous step from here: nothing else runs between the checks and the write.
-        Effect.suspend((): Effect.Effect<ReadonlyArray<AppendResult>, AppendError> => {
+        const step = Effect.suspend((): Effect.Effect<ReadonlyArray<AppendResult>, AppendError> => {
           const prepared = prepareAppends(requests, context, () => crypto.randomUUID())
           if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
           const retried = asRetry(prepared.right)
@@ -162,14 +250,17 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
           const refusal = refusalOf(prepared.right)
           if (refusal !== undefined) return Effect.fail(refusal)
           const results = write(prepared.right, now)
-          const wrote = results.some((result) => result.events.length > 0)
+          // A transaction's appends wake readers when it commits.
+          const wrote = !inside && results.some((result) => result.events.length > 0)
           return wrote ? Effect.as(PubSub.publish(wakeups, undefined), results) : Effect.succeed(results)
         })
+        return inside ? step : lock.withPermits(1)(step)
+      }
     )
 
   const readStream = (streamId: string, options?: ReadStreamOptions) =>
-    validated("readStream", options, () => {
-      const events = streams.get(streamId)?.events ?? []
+    validated("readStream", options, () => Stream.unwrap(Effect.map(inOpenTransaction, (inside) => {
+      const events = visibleEvents(streamId, inside)
       const limit = options?.limit ?? Infinity
       if (options?.direction === "backward") {
         const last = Math.min(options.from ?? events.length, events.length)
@@ -178,7 +269,7 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
       }
       const first = Math.max(1, options?.from ?? 1) - 1
       return Stream.fromIterable(events.slice(first, first + limit).map(toRecorded))
-    })
+    })))
 
   /** The index in the log of the first event after `position`. */
   const indexAfter = (position: Position.Position): number => {
@@ -193,11 +284,11 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
   }
 
   /** A batch of at least `size` events after `position`, extended to end on a whole append. */
-  const batchAfter = (position: Position.Position, size: number): ReadonlyArray<StoredEvent> => {
-    const first = indexAfter(position)
-    let end = Math.min(first + size, log.length)
+  const batchAfter = (position: Position.Position, size: number, visible: number): ReadonlyArray<StoredEvent> => {
+    const first = Math.min(indexAfter(position), visible)
+    let end = Math.min(first + size, visible)
     const lastPosition = log[end - 1]?.position
-    while (end < log.length && lastPosition !== undefined && Position.equals(log[end]!.position, lastPosition)) end++
+    while (end < visible && lastPosition !== undefined && Position.equals(log[end]!.position, lastPosition)) end++
     return log.slice(first, end)
   }
 
@@ -227,17 +318,24 @@ export const make: Effect.Effect<EventStore> = Effect.map(Subscription.makeWakeu
   }
 
   const readBatch: Subscription.ReadBatch = (after, size) =>
-    Effect.sync(() => ({ events: batchAfter(after, size).map(toRecorded) }))
+    Effect.map(inOpenTransaction, (inside) => ({ events: batchAfter(after, size, visibleLength(inside)).map(toRecorded) }))
 
-  return {
+  const store: EventStore = {
     append: (request) => Effect.map(appendMany([request]), (results) => results[0]!),
     appendMany,
     readStream,
     readAll: (options) => Subscription.readAll(options, readBatch),
     subscribe: (options) => Subscription.follow(options, wakeups, readBatch),
-    streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.events.length ?? 0),
-    head: Effect.sync(() => log.at(-1)?.position ?? Position.start),
-    countAfter: (position, options) => Effect.sync(() => Math.min(log.length - indexAfter(position), countLimit(options))),
+    streamVersion: (streamId) => Effect.map(inOpenTransaction, (inside) => visibleEvents(streamId, inside).length),
+    head: Effect.map(inOpenTransaction, (inside) => log[visibleLength(inside) - 1]?.position ?? Position.start),
+    countAfter: (position, options) =>
+      Effect.map(inOpenTransaction, (inside) => {
+        const visible = visibleLength(inside)
+        return Math.min(visible - Math.min(indexAfter(position), visible), countLimit(options))
+      }),
     verify: (options) => Effect.sync(() => verify(verifyLimit(options)))
   }
+  return { store, transaction }
 })
+
+export const make: Effect.Effect<EventStore> = Effect.map(makeWithTransactions, ({ store }) => store)

@@ -1,6 +1,7 @@
 /**
- * Projection checkpoints in memory. There are no transactions: `commit` runs the handler's
- * effect and then moves the checkpoint, so a failed effect leaves the checkpoint where it was.
+ * Projection checkpoints in memory. `commit` runs the handler's effect (in a transaction of the
+ * in-memory event store, when it has one) and then moves the checkpoint, so a failed effect
+ * leaves the checkpoint where it was.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -11,7 +12,17 @@ import * as Position from "../Position.js"
 import type { DeadLetter, ProjectionStore } from "../ProjectionStore.js"
 import { leadInProcess } from "./leadInProcess.js"
 
-export const make: Effect.Effect<ProjectionStore> = Effect.gen(function*() {
+export interface Options {
+  /**
+   * The in-memory event store's transactions: a handler's appends are then undone with a failed
+   * batch, and an inline projection's failure undoes its command's append, as on the SQL
+   * backends. Without them (a projection store on its own) effects just run.
+   */
+  readonly transaction?: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+export const make = (options?: Options): Effect.Effect<ProjectionStore> => Effect.gen(function*() {
+  const transaction = options?.transaction ?? ((effect) => effect)
   const checkpoints = new Map<string, Position.Position>()
   const deadLetters: Array<DeadLetter> = []
   const committed = yield* PubSub.sliding<void>(1)
@@ -32,7 +43,7 @@ export const make: Effect.Effect<ProjectionStore> = Effect.gen(function*() {
       Effect.uninterruptible(
         Effect.suspend(() =>
           isAt(projection, from)
-            ? Effect.tap(effect, () =>
+            ? Effect.tap(transaction(effect), () =>
               Effect.suspend(() => {
                 if (!isAt(projection, from)) return Effect.fail(new CheckpointConflictError({ projection }))
                 checkpoints.set(projection, to)
@@ -41,7 +52,7 @@ export const make: Effect.Effect<ProjectionStore> = Effect.gen(function*() {
             : Effect.fail(new CheckpointConflictError({ projection }))
         )
       ),
-    transaction: (effect) => effect,
+    transaction,
     deadLetter: (projection, event, reason) =>
       Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
         Effect.sync(() => {

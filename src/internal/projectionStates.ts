@@ -76,3 +76,31 @@ export const stateOf = (
   }
   return best === undefined ? undefined : { state: best.state, error: best.error }
 }
+
+/** The projections that command handlers of this process run inline, by store. */
+const inline = new WeakMap<ProjectionStore, Set<string>>()
+
+/**
+ * Why a projection cannot be run both ways: inline in a command handler, which applies each
+ * append's events as it is made, and by a runner, which would apply them all again.
+ */
+export const bothWays = (projection: string) =>
+  `Projection ${
+    JSON.stringify(projection)
+  } runs inline in a command handler and by a runner (Projection.run or Projection.layer): the runner would apply its events a second time. Run it one way, or give the other one another name.`
+
+/** Records that a command handler runs a projection inline; false when a runner of it runs here. */
+export const claimInline = (store: ProjectionStore, projection: string): boolean => {
+  const running = [...(registries.get(store)?.get(projection) ?? [])].some((runner) => runner.state !== "stopped")
+  if (running) return false
+  let names = inline.get(store)
+  if (names === undefined) {
+    names = new Set()
+    inline.set(store, names)
+  }
+  names.add(projection)
+  return true
+}
+
+/** Whether a command handler of this process ran the projection inline. */
+export const runsInline = (store: ProjectionStore, projection: string): boolean => inline.get(store)?.has(projection) ?? false
