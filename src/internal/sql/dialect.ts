@@ -80,6 +80,8 @@ export interface Dialect {
   readonly nameProblems: ReadonlyArray<string>
   /** The store's tables that do not exist (after the migrations ran, there should be none). */
   readonly missingTables: Effect.Effect<ReadonlyArray<string>, SqlError, SqlClient.SqlClient>
+  /** Runs between the pages of a long read: a driver that blocks gives the event loop a turn. */
+  readonly betweenPages: Effect.Effect<void>
   /** Checks and stores validated appends atomically at one position, or fails with `AppendConflict`. */
   readonly append: (
     appends: ReadonlyArray<PreparedAppend>

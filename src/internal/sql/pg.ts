@@ -542,6 +542,8 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     ),
     migrations,
     exclusively,
+    // node-postgres waits for the server without holding the event loop.
+    betweenPages: Effect.void,
     append,
     readStream,
     readAll,

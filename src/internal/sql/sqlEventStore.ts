@@ -246,7 +246,7 @@ export const make = (
      */
     const readBatch = (after: Position.Position, size: number) =>
       Effect.map(
-        dialect.readAll(after, size).pipe(Effect.mapError(storeError("read all events"))),
+        Effect.zipRight(dialect.betweenPages, dialect.readAll(after, size)).pipe(Effect.mapError(storeError("read all events"))),
         (rows): Subscription.Batch => {
           const { broken, events } = readRows(rows)
           if (broken === undefined) return { events }
@@ -275,6 +275,7 @@ export const make = (
               const { from, remaining } = page
               if (remaining === 0) return [Chunk.empty(), Option.none()] as const
               const size = Math.min(remaining, streamPageSize)
+              if (from !== first) yield* dialect.betweenPages
               const rows = yield* dialect.readStream(streamId, direction, from, size).pipe(
                 Effect.mapError(storeError("read a stream"))
               )

@@ -10,8 +10,11 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import type { AppendResult } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Position from "../../Position.js"
@@ -36,10 +39,26 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Readonl
 const placeholders = (count: number) => Array.from({ length: count }, () => "?").join(", ")
 
 /**
+ * How a transaction waits for SQLite's write lock while another process holds it: it tries to
+ * take it again after 1 ms, doubling up to 50 ms, for 30 seconds, and then fails with
+ * `SQLITE_BUSY`. Between tries the fiber sleeps and gives the connection back, so the event loop
+ * and the process's other fibers go on (a busy timeout would block them: better-sqlite3 waits
+ * synchronously).
+ */
+const lockWait = Schedule.exponential("1 millis").pipe(
+  Schedule.union(Schedule.spaced("50 millis")),
+  Schedule.jittered,
+  Schedule.upTo("30 seconds")
+)
+
+const isBusy = (error: SqlError) => causeCode(error)?.startsWith("SQLITE_BUSY") === true
+
+/**
  * Runs an effect in a transaction that holds SQLite's write lock from its first statement
  * (`BEGIN IMMEDIATE`). A deferred transaction that reads before it writes fails with
- * `SQLITE_BUSY` when another process wrote in between; an immediate one waits for the lock.
- * Inside an existing transaction it is a savepoint of it.
+ * `SQLITE_BUSY` when another process wrote in between, and waiting cannot help it; an immediate
+ * one waits for the lock (see `lockWait`) before anything runs. Inside an existing transaction it
+ * is a savepoint of it.
  */
 export const withImmediateTransaction = <A, E, R>(
   effect: Effect.Effect<A, E, R>
@@ -51,8 +70,7 @@ export const withImmediateTransaction = <A, E, R>(
     }
     return yield* Effect.scoped(Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
-        const connection = yield* restore(sql.reserve)
-        yield* connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined)
+        const connection = yield* restore(Effect.retry(begin(sql, yield* Effect.scope), { schedule: lockWait, while: isBusy }))
         const exit = yield* Effect.exit(
           restore(Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]))
         )
@@ -67,6 +85,30 @@ export const withImmediateTransaction = <A, E, R>(
       })
     ))
   })
+
+/**
+ * Reserves the connection (for the life of `outer`) and takes the write lock; when the lock is
+ * taken by another process, gives the connection back and fails.
+ */
+const begin = (sql: SqlClient.SqlClient, outer: Scope.Scope) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+    const connection = yield* Scope.extend(sql.reserve, scope)
+    return yield* Effect.as(
+      Effect.tapError(connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined), () => Scope.close(scope, Exit.void)),
+      connection
+    )
+  })
+
+/**
+ * Gives the event loop a turn (timers, I/O) between the pages of a long read: better-sqlite3
+ * runs every statement synchronously, so a read of many pages would otherwise hold the loop for
+ * its whole duration.
+ */
+const betweenPages: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const immediate = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(immediate))
+})
 
 export const make = (tables: Tables): Dialect => {
   const { entities, events, projections } = tables
@@ -346,6 +388,7 @@ export const make = (tables: Tables): Dialect => {
     ),
     migrations,
     exclusively: withImmediateTransaction,
+    betweenPages,
     append,
     readStream,
     readAll,
