@@ -112,6 +112,18 @@ export const eventTypes = (schema: Schema.Schema.Any): ReadonlySet<string> | und
   return tags === undefined ? undefined : new Set(tags)
 }
 
+/** The members of a union of tagged schemas, by the one event type each accepts. */
+const membersByType = (ast: AST.AST): ReadonlyMap<string, AST.AST> => {
+  const members = new Map<string, AST.AST>()
+  const visit = (member: AST.AST) => {
+    if (member._tag === "Union") return member.types.forEach(visit)
+    const tags = tagsOf(AST.encodedAST(member))
+    if (tags?.length === 1) members.set(tags[0]!, member)
+  }
+  visit(ast)
+  return members
+}
+
 const tagsOf = (ast: AST.AST): ReadonlyArray<string> | undefined => {
   switch (ast._tag) {
     case "Union": {
@@ -208,6 +220,8 @@ export const evolution = (declared: Evolution): Schema.Annotations.Schema<any> =
   return { [internal.EvolutionId]: evolution }
 }
 
+const UpcastId: unique symbol = Symbol.for("effect-eventsourcing/Events/Upcast")
+
 /**
  * One upcast: reads data stored in an older version with its Schema, and turns it into the
  * next version's data with a function. Old versions are only ever read, never written; a
@@ -216,7 +230,19 @@ export const evolution = (declared: Evolution): Schema.Annotations.Schema<any> =
  * @since 0.1.0
  * @category evolution
  */
-export const upcast = <A, I>(from: Schema.Schema<A, I>, to: (data: A) => unknown): Upcast =>
+export const upcast = <A, I>(
+  from: Schema.Schema<A, I>,
+  to: (data: A) => unknown,
+  options?: {
+    /**
+     * Names what the upcast means. Snapshots of a decider whose events have upcasts are only
+     * used by a program with the same upcasts: the same old shapes, the same code of `to` and
+     * the same identity. Change it when the upcast gives other data without its code changing
+     * (it calls a function that changed, say).
+     */
+    readonly identity?: string
+  }
+): Upcast =>
   Schema.transformOrFail(from, Schema.Unknown, {
     strict: true,
     decode: (data, _, ast) => {
@@ -227,6 +253,8 @@ export const upcast = <A, I>(from: Schema.Schema<A, I>, to: (data: A) => unknown
       }
     },
     encode: (data, _, ast) => ParseResult.fail(new ParseResult.Forbidden(ast, data, "an older version is never written"))
+  }).annotations({
+    [UpcastId]: { code: String(to), ...(options?.identity === undefined ? {} : { identity: options.identity }) }
   })
 
 /**
@@ -324,7 +352,13 @@ export const encoder = <Event extends { readonly _tag: string }>(
  * @category codec
  */
 export const decoder = <Event extends { readonly _tag: string }>(schema: EventSchema<Event>) => {
-  const decode = Schema.decodeUnknownEither(schema)
+  const decodeAny = Schema.decodeUnknownEither(schema)
+  // Each event type decoded with its own member of the union, so that a failure shows only
+  // that type's own problem, not every member's.
+  const members = new Map(
+    [...membersByType(schema.ast)].map(([type, member]) => [type, Schema.decodeUnknownEither(Schema.make<Event, any, never>(member))])
+  )
+  const decode = (data: { readonly _tag: string }) => (members.get(data._tag) ?? decodeAny)(data)
   const known = storedTypes(schema)
   const unknownType = known === undefined
     ? ""
@@ -376,6 +410,10 @@ export const decoder = <Event extends { readonly _tag: string }>(schema: EventSc
     }
   }
 }
+
+/** What identifies an upcast beyond its old shape: the code of its function and its stated identity. */
+export const upcastIdentity = (step: Upcast): { readonly code?: string; readonly identity?: string } =>
+  (step.ast.annotations[UpcastId] as { readonly code?: string; readonly identity?: string } | undefined) ?? {}
 
 const formatParseError = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)
 

@@ -21,15 +21,16 @@
  * Commands and loads that run inside a database transaction write none, since that transaction
  * may still roll back the events they would describe.
  *
- * **What identifies a snapshot's schema.** Each snapshot is stored with a schema identity: a
- * fingerprint of the state Schema (its structure, both sides, the shape of its transformations,
- * its refinements and annotations, but not the code of its transformations) followed by the
- * settings' `version`, if given. Loads only use snapshots of their own identity, so changing the
- * state Schema's structure retires the old snapshots. Changing `evolve`, or a transformation's
- * code, does not change the fingerprint, yet a snapshot made by the old code is wrong even
- * though it still decodes: bump `version` whenever the same events would now give another
- * state. Two deciders that snapshot the same streams with the same state Schema also need
- * different versions.
+ * **What identifies a snapshot's schema.** Each snapshot is stored with a schema identity (see
+ * {@link identity}): a fingerprint of the state Schema (its structure, both sides, the shape of
+ * its transformations, its refinements and annotations, but not the code of its
+ * transformations), the settings' `version`, if given, and a fingerprint of what the fold
+ * depends on: the decider's event types and their Schemas, their evolutions (versions, former
+ * names, each upcast's old shape, the code of its function and its `identity`), the initial
+ * state and the code of `evolve`. Loads only use snapshots of their own identity, so changing
+ * any of these retires the old snapshots. What the fingerprints cannot see is code that those
+ * functions call: bump `version` (or an upcast's `identity`) when the same events would now give
+ * another state for such a reason.
  *
  * Each snapshot also records the id of the event at its version, and a load uses it only while
  * the stream still holds that event there.
@@ -41,6 +42,7 @@
  */
 import * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
+import type * as Decider from "./Decider.js"
 import type * as Schema from "effect/Schema"
 import * as Internal from "./internal/snapshots.js"
 import type { SnapshotStore } from "./SnapshotStore.js"
@@ -158,6 +160,18 @@ export const make = <State, Encoded>(options: Options<State, Encoded>): Snapshot
  * @category fingerprints
  */
 export const fingerprint = (schema: Schema.Schema.Any): string => Internal.fingerprint(schema.ast)
+
+/**
+ * The schema identity a decider's snapshots are stored under (`SnapshotStore` rows' `schemaId`):
+ * the settings' `schemaId` followed by a fingerprint of what folding the decider's events depends
+ * on besides the state Schema (its event types and their Schemas, their evolutions with each
+ * upcast's old shape, code and identity, its initial state and the code of its `evolve`).
+ *
+ * @since 0.1.0
+ * @category fingerprints
+ */
+export const identity = (decider: Decider.Decider<any, any, any, any, any>, snapshots: Snapshots<any>): string =>
+  Internal.identity(decider, snapshots)
 
 /**
  * Waits until the snapshot writes started so far in the background, to the `SnapshotStore` in

@@ -186,4 +186,21 @@ describe("Position", () => {
       expect(Either.isLeft(Position.fromString(text))).toBe(true)
     }
   })
+
+  it("explains a decode failure with the event type's own schema, not the whole union", () => {
+    const Described = Schema.Union(
+      Schema.TaggedStruct("Opened", { at: Schema.Date }).annotations({ description: "a door was opened" }),
+      Schema.TaggedStruct("Locked", { by: Schema.String }).annotations({ description: "a door was locked" }),
+      Closed
+    )
+    const error = Either.getOrThrow(Either.flip(Events.decoder(Described)(recorded("Locked", { by: 7 }))))
+    expect(error.eventType).toBe("Locked")
+    expect(error.reason).toContain(`["by"]`)
+    expect(error.reason).toContain("Expected string, actual 7")
+    expect(error.reason).not.toContain("opened")
+    expect(error.reason).not.toContain("Closed")
+    const classError = Either.getOrThrow(Either.flip(Events.decoder(Described)(recorded("Closed", {}))))
+    expect(classError.reason).toContain(`["reason"]`)
+    expect(classError.reason).not.toContain("locked")
+  })
 })

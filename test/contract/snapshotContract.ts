@@ -68,8 +68,8 @@ const widened = CommandHandler.make(tally, {
     policy: Snapshot.everyEvents(3)
   })
 })
-const schemaId = snapshotsOf(Snapshot.everyEvents(3)).schemaId
-const version2Id = snapshotsOf(Snapshot.everyEvents(3), "2").schemaId
+const schemaId = Snapshot.identity(tally, snapshotsOf(Snapshot.everyEvents(3)))
+const version2Id = Snapshot.identity(tally, snapshotsOf(Snapshot.everyEvents(3), "2"))
 
 const newStreamId = (label: string) => `${label}-${crypto.randomUUID()}`
 const add = (amount: number): Command => ({ _tag: "Add", amount })
@@ -346,7 +346,7 @@ export const snapshotContract = <R, E>(
         const strict = CommandHandler.make(tally, { snapshots: Snapshot.make({ state: Strict, policy: Snapshot.everyEvents(3) }) })
         const streamId = newStreamId("throws")
         yield* handleAll(strict, streamId, Array.from({ length: 4 }, () => add(2)))
-        const id = Snapshot.make({ state: Strict, policy: Snapshot.everyEvents(3) }).schemaId
+        const id = Snapshot.identity(tally, Snapshot.make({ state: Strict, policy: Snapshot.everyEvents(3) }))
         expect(yield* Effect.map(latestSnapshot(streamId, id), Option.map((snapshot) => snapshot.version)))
           .toEqual(Option.some(3))
         yield* Effect.flatMap(SnapshotStore.SnapshotStore, (store) =>
