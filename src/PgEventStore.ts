@@ -5,7 +5,7 @@
  * same database and the same transactions as the events.
  *
  * ```ts
- * import { PgEventStore } from "effect-eventsourcing"
+ * import * as PgEventStore from "effect-eventsourcing/PgEventStore"
  *
  * // DATABASE_URL, and DATABASE_POOL_SIZE (default 10), from the environment:
  * const EventStoreLive = PgEventStore.layerConfig()

@@ -14,8 +14,9 @@
  * and the application's own writes commit together, or not at all.
  *
  * ```ts
- * import { SqlEventStore } from "effect-eventsourcing"
- * import { PgClient } from "@effect/sql-pg"
+ * import * as SqlEventStore from "effect-eventsourcing/SqlEventStore"
+ * import * as PgClient from "@effect/sql-pg/PgClient"
+ * import { Layer, Redacted } from "effect"
  *
  * const EventStoreLive = SqlEventStore.layer().pipe(
  *   Layer.provide(PgClient.layer({ url: Redacted.make(process.env.DATABASE_URL!) }))

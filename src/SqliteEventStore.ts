@@ -7,7 +7,7 @@
  * can live in the same file and be written in the same transactions as the events.
  *
  * ```ts
- * import { SqliteEventStore } from "effect-eventsourcing"
+ * import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
  *
  * const EventStoreLive = SqliteEventStore.layer({ filename: "data/events.sqlite" })
  * ```

@@ -12,7 +12,8 @@ it.effect("creates a cart and records it in the same transaction", () =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE TABLE IF NOT EXISTS cart_owners (cart_id TEXT PRIMARY KEY, owner TEXT NOT NULL)`
-    yield* sql.withTransaction(Effect.gen(function*() {
+    // On SQLite, SqliteEventStore.withTransaction; on PostgreSQL, sql.withTransaction.
+    yield* SqliteEventStore.withTransaction(Effect.gen(function*() {
       yield* carts.handle(ids.cartId, Cart.CreateCart.make({ ...ids, currency: "USD" }))
       yield* sql`INSERT INTO cart_owners ${sql.insert({ cart_id: ids.cartId, owner: "alice" })}`
     }))
