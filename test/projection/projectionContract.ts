@@ -133,6 +133,21 @@ const totalsOf = (projection: string, streamIds: ReadonlyArray<string>) =>
  */
 const latestAppend = (appends: ReadonlyArray<EventStore.AppendResult>) => appends.at(-1)!.position
 
+/** A command handler of counters of one event type that runs a projection inline. */
+const inlineCounter = <E, R>(projection: Projection.Projection<Counted, E, R>, type: string) => {
+  const events = countedEvents(type)
+  return CommandHandler.make(
+    Decider.make({
+      streamType: "counter",
+      events,
+      initialState: 0,
+      decide: (by: number) => [events.make({ by })],
+      evolve: (total: number, event) => total + event.by
+    }),
+    { inline: [projection] }
+  )
+}
+
 const quick: Projection.RunOptions = { pollInterval: "20 millis", retry: Projection.defaultRetry }
 
 /** Retries quickly, so that tests of failing handlers are fast. */
@@ -484,17 +499,7 @@ export const projectionContract = <E>(
       Effect.gen(function*() {
         const { projection, type } = fresh("inline")
         const streamId = newStreamId("inline-stream")
-        const events = countedEvents(type)
-        const counter = CommandHandler.make(
-          Decider.make({
-            streamType: "counter",
-            events,
-            initialState: 0,
-            decide: (by: number) => [events.make({ by })],
-            evolve: (total: number, event) => total + event.by
-          }),
-          { inline: [counting(projection, type, (by) => by === 13)] }
-        )
+        const counter = inlineCounter(counting(projection, type, (by) => by === 13), type)
         yield* counter.handle(streamId, 1)
         yield* counter.handle(streamId, 2)
         // Applied with the append: no runner, no waiting.
@@ -511,22 +516,9 @@ export const projectionContract = <E>(
 
     it.effect("refuses to run one projection both inline and by a runner, which would apply it twice", () =>
       Effect.gen(function*() {
-        const counterOf = (projection: Projection.Projection<any, any, any>, type: string) => {
-          const events = countedEvents(type)
-          return CommandHandler.make(
-            Decider.make({
-              streamType: "counter",
-              events,
-              initialState: 0,
-              decide: (by: number) => [events.make({ by })],
-              evolve: (total: number, event) => total + event.by
-            }),
-            { inline: [projection] }
-          )
-        }
         const inlineFirst = fresh("inline-first")
         const projection = counting(inlineFirst.projection, inlineFirst.type)
-        yield* counterOf(projection, inlineFirst.type).handle(newStreamId("inline-first"), 1)
+        yield* inlineCounter(projection, inlineFirst.type).handle(newStreamId("inline-first"), 1)
         const refused = yield* Effect.flip(Effect.sandbox(Projection.run(projection, quick)))
         expect(String(refused)).toContain("runs inline in a command handler and by a runner")
 
@@ -534,7 +526,7 @@ export const projectionContract = <E>(
         const other = counting(runnerFirst.projection, runnerFirst.type)
         const runner = yield* Effect.fork(Projection.run(other, quick))
         yield* Effect.sleep("50 millis")
-        const command = yield* Effect.flip(Effect.sandbox(counterOf(other, runnerFirst.type).handle(newStreamId("runner-first"), 1)))
+        const command = yield* Effect.flip(Effect.sandbox(inlineCounter(other, runnerFirst.type).handle(newStreamId("runner-first"), 1)))
         expect(String(command)).toContain("runs inline in a command handler and by a runner")
         yield* Fiber.interrupt(runner)
       }))
