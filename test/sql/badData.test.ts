@@ -5,7 +5,7 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
-import { Errors, EventStore, ExpectedVersion, History } from "effect-eventsourcing"
+import { Errors, EventStore, ExpectedVersion, History, Position } from "effect-eventsourcing"
 import { backends, execute } from "../support/backends.js"
 import { counter } from "../support/counter.js"
 import { live } from "../support/live.js"
@@ -68,6 +68,33 @@ for (const backend of backends("bad_data")) {
           expect(audited).toEqual([1, 2])
           const asOf = yield* History.stateAt(counter.decider)(streamId, { version: 2 })
           expect(asOf).toMatchObject({ version: 2, position: second.position })
+        }))
+
+      it.effect("never ends a global read successfully short of a row that is not JSON, whatever the batch size", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const streamId = `broken-global-${crypto.randomUUID()}`
+          const first = yield* counter.handle(streamId, 1)
+          yield* counter.handle(streamId, 2)
+          yield* counter.handle(streamId, 3)
+          yield* corrupt(streamId, 3, "{not json")
+          const after = Position.make({ ...first.position, sequence: first.position.sequence - 1n })
+          for (const batchSize of [1, 2, 3, 500]) {
+            const read: Array<number> = []
+            const keep = (event: { readonly streamId: string; readonly version: number }) =>
+              Effect.sync(() => event.streamId === streamId && read.push(event.version))
+            const ended = yield* Effect.flip(Stream.runForEach(store.readAll({ after, batchSize }), keep))
+            expect(read).toEqual([1, 2])
+            expect(ended).toMatchObject({ _tag: "EventDecodeError", streamId, version: 3 })
+            // A subscription stops there too, instead of waiting for events after it.
+            const followed: Array<number> = []
+            const stopped = yield* Effect.flip(
+              Stream.runForEach(store.subscribe({ after, batchSize, pollInterval: "10 millis" }), (event) =>
+                Effect.sync(() => event.streamId === streamId && followed.push(event.version)))
+            ).pipe(Effect.timeout("10 seconds"))
+            expect(followed).toEqual([1, 2])
+            expect(stopped).toMatchObject({ _tag: "EventDecodeError", streamId, version: 3 })
+          }
         }))
 
       it.effect("names the stream, version and type of details that do not match the Schema", () =>
