@@ -52,11 +52,10 @@ export type Listener = (tables: Tables.Tables, wakeups: Subscription.Wakeups) =>
 /** Events read from a stream per round trip. */
 const streamPageSize = 500
 /**
- * How often an append whose conflict the store can no longer explain (the stream moved on to a
- * state its expectation allows) is tried again before it is reported as a conflict.
+ * How often an append whose refusal the store can no longer explain (the stream moved on to a
+ * state its expectation allows) is tried again before it is reported as a failure.
  */
 const attemptsAfterConflict = 3
-
 
 /** A `SqlError` thrown as a defect (as a failed commit is, by `@effect/sql`) back in the error channel. */
 const recoverSqlDefects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
