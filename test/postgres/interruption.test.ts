@@ -5,6 +5,7 @@
  * its place. A cancel the store did not ask for (another client's, arriving late on a pooled
  * connection) makes the store try the append again instead of failing it.
  */
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
 import { Cause, Effect, Either, Exit, Fiber } from "effect"
 import { EventStore, ExpectedVersion } from "effect-eventsourcing"
@@ -59,15 +60,16 @@ describe.skipIf(skipPostgres)("PostgreSQL appends interrupted", () => {
         expect(outcomes.get("appended")).toBe(400)
       }), 120_000)
 
-    it.effect("tries an append again when a cancel it did not ask for stops its statement", () =>
+    /**
+     * Holds the stream's row from another connection, so that the append waits on it, and
+     * cancels the waiting statement from there, as a late cancel of another client would.
+     */
+    const cancelledOnce = <A, E, R>(streamId: string, append: Effect.Effect<A, E, R>) =>
       Effect.gen(function*() {
-        const streamId = `cancelled-${crypto.randomUUID()}`
-        yield* appendTo(streamId)
         const client = yield* Effect.promise(() => rawConnection())
         yield* Effect.promise(() => client.query("BEGIN"))
-        // Hold the stream's row, so that the next append waits on it.
         yield* Effect.promise(() => client.query(`UPDATE "${schema}".entities SET version = version WHERE id = $1`, [streamId]))
-        const fiber = yield* Effect.fork(appendTo(streamId, `${streamId}-2`))
+        const fiber = yield* Effect.fork(append)
         const waiting = Effect.promise(() =>
           client.query(
             `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'
@@ -83,8 +85,34 @@ describe.skipIf(skipPostgres)("PostgreSQL appends interrupted", () => {
         yield* Effect.sleep("50 millis")
         yield* Effect.promise(() => client.query("COMMIT"))
         yield* Effect.promise(() => client.end())
-        const appended = yield* Fiber.join(fiber)
+        return yield* Fiber.join(fiber)
+      })
+
+    it.effect("tries an append again when a cancel it did not ask for stops its statement", () =>
+      Effect.gen(function*() {
+        const streamId = `cancelled-${crypto.randomUUID()}`
+        yield* appendTo(streamId)
+        const appended = yield* cancelledOnce(streamId, appendTo(streamId, `${streamId}-2`))
         expect(appended.version).toBe(2)
+      }))
+
+    // The append runs in a savepoint of the application's transaction: the cancel stops only
+    // the savepoint, and the transaction goes on with the append sent again, instead of being
+    // told to start over.
+    it.effect("tries it again inside the application's transaction too, which then commits", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const streamId = `cancelled-${crypto.randomUUID()}`
+        yield* appendTo(streamId)
+        const marker = `marker-${crypto.randomUUID()}`
+        const appended = yield* cancelledOnce(
+          streamId,
+          sql.withTransaction(Effect.tap(appendTo(streamId, `${streamId}-2`), () => appendTo(marker)))
+        )
+        expect(appended.version).toBe(2)
+        const store = yield* EventStore.EventStore
+        expect(yield* store.streamVersion(streamId)).toBe(2)
+        expect(yield* store.streamVersion(marker)).toBe(1)
       }))
   })
 })

@@ -118,8 +118,14 @@ export interface Dialect {
   /** The global order as `EventStore.verify` checks it. */
   readonly ordering: Ordering
   readonly isUniqueViolation: (error: SqlError) => boolean
-  /** Whether the database refused a transaction that may succeed if tried again (serialization, deadlock). */
-  readonly isTransient: (error: SqlError) => boolean
+  /**
+   * Whether a failure may pass if the append is sent again: `"transaction"` when the database
+   * refused the transaction (serialization, deadlock), which only a new transaction can retry;
+   * `"statement"` when only the statement was stopped (a cancel the store did not ask for),
+   * which can be sent again even inside the application's transaction, since the append runs
+   * in a savepoint there.
+   */
+  readonly transient: (error: SqlError) => "transaction" | "statement" | undefined
   /**
    * The streams that hold events beyond the version in their row of the entities table (or
    * with no row there): rows written by a writer that broke the protocol, which stop appends.

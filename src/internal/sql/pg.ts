@@ -560,13 +560,16 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
         FROM ${events} GROUP BY position HAVING count(DISTINCT transaction_id) > 1 ORDER BY position`
     },
     isUniqueViolation: (error: SqlError) => causeCode(error) === "23505",
-    // serialization_failure (under REPEATABLE READ or SERIALIZABLE), deadlock_detected, and a
-    // cancel the store did not ask for (another client's interrupted query whose cancel reached
-    // the connection after it was handed on): nothing of the statement was stored.
-    isTransient: (error: SqlError) => {
+    // serialization_failure (under REPEATABLE READ or SERIALIZABLE) and deadlock_detected
+    // refuse the transaction. A cancel the store did not ask for stops only the statement: it
+    // is another client's, for a query it interrupted, arriving after that query ended and its
+    // connection was handed on (@effect/sql-pg does not wait for the cancel before releasing).
+    transient: (error: SqlError) => {
       const code = causeCode(error)
-      return code === "40001" || code === "40P01" ||
-        (code === "57014" && /user request/.test(String((error.cause as { message?: unknown }).message)))
+      if (code === "40001" || code === "40P01") return "transaction"
+      return code === "57014" && /user request/.test(String((error.cause as { message?: unknown }).message))
+        ? "statement"
+        : undefined
     },
     brokenStreams: (streamIds) =>
       Effect.map(

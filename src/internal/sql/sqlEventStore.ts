@@ -180,18 +180,26 @@ export const make = (
           if (error._tag === "AppendConflict" || dialect.isUniqueViolation(error)) {
             return resolve(appends, attemptsLeft)
           }
-          if (dialect.isTransient(error)) return transient(appends, attemptsLeft, error)
+          const transient = dialect.transient(error)
+          if (transient !== undefined) return retryTransient(appends, attemptsLeft, error, transient)
           return Effect.fail(storeError("append events")(error))
         })
       )
 
     /**
-     * A transaction the database refused and that may succeed if tried again: tried again when it
-     * is the store's own; the application's own transaction has to be retried by the application.
+     * A failure that may pass if the append is sent again: sent again when the store owns the
+     * transaction, or when only the statement was stopped (the append ran in a savepoint of the
+     * application's transaction, which goes on); a refused application transaction has to be
+     * retried by the application.
      */
-    const transient = (appends: ReadonlyArray<PreparedAppend>, attemptsLeft: number, error: SqlError) =>
+    const retryTransient = (
+      appends: ReadonlyArray<PreparedAppend>,
+      attemptsLeft: number,
+      error: SqlError,
+      kind: "transaction" | "statement"
+    ) =>
       Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
-        Option.isSome(transaction)
+        Option.isSome(transaction) && kind === "transaction"
           ? Effect.fail(new TransactionConflictError({ streamId: appends[0]!.streamId }))
           : attemptsLeft > 0
           ? attempt(appends, attemptsLeft - 1)

@@ -403,7 +403,7 @@ export const make = (tables: Tables): Dialect => {
       return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
     },
     // One writer at a time, in commit order: no serialization conflicts, no stale transactions.
-    isTransient: () => false,
+    transient: () => undefined,
     brokenStreams: (streamIds) =>
       Effect.map(
         Effect.forEach(chunks(streamIds, idsPerQuery), (ids) =>
