@@ -8,10 +8,10 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Fiber } from "effect"
 import { EventStore, ExpectedVersion } from "effect-eventsourcing"
 import { live } from "../support/live.js"
-import { isolatedLayer, isolatedSchema, skipPostgres } from "../support/postgres.js"
+import { isolatedLayer, isolatedSchema, rawConnection, skipPostgres } from "../support/postgres.js"
 
 const writers = 16
 const appendsPerWriter = 20
@@ -65,8 +65,29 @@ const workload = (variant: Variant) =>
     return { outcomes: outcomes.flat(), version: yield* store.streamVersion(streamId), versions }
   })
 
+const schema = isolatedSchema("expectations")
+
+/**
+ * Waits until a backend other than the caller's waits on a lock with a query like `pattern`.
+ * The caller must not be in a transaction: one sees the activity as it was when it first looked.
+ */
+const waitingOn = (client: import("pg").Client, pattern: string) =>
+  Effect.gen(function*() {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+      const rows = yield* Effect.promise(() =>
+        client.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1 AND pid <> pg_backend_pid()`,
+          [pattern]
+        )
+      )
+      if (rows.rowCount! > 0) return
+      yield* Effect.sleep("5 millis")
+    }
+    return yield* Effect.dieMessage(`no query like ${pattern} came to wait on a lock`)
+  })
+
 describe.skipIf(skipPostgres)("PostgreSQL appends whose expectation holds", () => {
-  layer(isolatedLayer(isolatedSchema("expectations"), { maxConnections: writers + 2 }))((methods) => {
+  layer(isolatedLayer(schema, { maxConnections: writers + 2 }))((methods) => {
     const it = live(methods)
     for (const variant of ["any", "stream-exists", "exact", "no-stream"] as const) {
       it.effect(`${variant}: no refusal whose expectation held, alone or in a transaction`, () =>
@@ -91,5 +112,58 @@ describe.skipIf(skipPostgres)("PostgreSQL appends whose expectation holds", () =
           expect(version).toBe(1 + acknowledged.length)
         }), 120_000)
     }
+
+    // An appendMany that is the first write of an application transaction, refused because one
+    // stream was not at the version it expected; a plain writer queued on that stream's lock
+    // moves it to that very version the moment the refused attempt lets go. Judged from the
+    // streams as they are afterwards, the refusal looked unexplained and the transaction, which
+    // had its id from the attempt, was told it came too late (TransactionConflictError); judged
+    // from what the attempt saw under its locks, it is the ConcurrencyError it was.
+    it.effect("a refusal is explained by what the append saw under its locks, not what came after", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const sql = yield* SqlClient.SqlClient
+        const [holder, writer, observer] = yield* Effect.promise(() => Promise.all([rawConnection(), rawConnection(), rawConnection()]))
+        const outcomes: Array<string> = []
+        for (let round = 0; round < 4; round++) {
+          const [first, second] = [`first-${crypto.randomUUID()}`, `second-${crypto.randomUUID()}`]
+          for (const streamId of [first, second]) {
+            yield* store.append({ streamId, streamType: "thing", expectedVersion: ExpectedVersion.noStream, events: [{ type: "Opened", data: {} }] })
+          }
+          // The first stream's row is held, so that the append waits there holding both locks.
+          yield* Effect.promise(() => holder.query("BEGIN"))
+          yield* Effect.promise(() => holder.query(`UPDATE "${schema}".entities SET version = version WHERE id = $1`, [first]))
+          const append = yield* Effect.fork(Effect.either(sql.withTransaction(store.appendMany([
+            { streamId: first, streamType: "thing", expectedVersion: ExpectedVersion.any, events: [{ type: "Happened", data: {} }] },
+            { streamId: second, streamType: "thing", expectedVersion: ExpectedVersion.exact(2), events: [{ type: "Happened", data: {} }] }
+          ]))))
+          yield* waitingOn(observer, "%pg_advisory_xact_lock(hashtextextended($%")
+          // A writer of the protocol that takes the stream's lock and moves it to version 2 in
+          // one round trip, as soon as it gets the lock.
+          const plain = writer.query(
+            `BEGIN;
+            SELECT pg_advisory_xact_lock(hashtextextended('effect-eventsourcing ${schema}.events' || '${second}', 0));
+            UPDATE "${schema}".entities SET version = 2, transaction_id = pg_current_xact_id() WHERE id = '${second}';
+            INSERT INTO "${schema}".events (entity_id, name, details, actor, ordinal, position)
+              SELECT '${second}', 'Happened', '{}', 'plain', 2, max(position) + 1 FROM "${schema}".events;
+            COMMIT`
+          )
+          yield* waitingOn(observer, "%pg_advisory_xact_lock(hashtextextended('effect-eventsourcing%")
+          yield* Effect.promise(() => holder.query("COMMIT"))
+          const result = yield* Fiber.join(append)
+          yield* Effect.promise(() => plain)
+          outcomes.push(
+            Either.isRight(result)
+              ? "appended"
+              : result.left._tag === "ConcurrencyError"
+              ? `${result.left._tag} ${result.left.streamId === second} ${result.left.actualVersion} ${result.left.others.length}`
+              : result.left._tag
+          )
+          expect(yield* store.streamVersion(first)).toBe(1)
+          expect(yield* store.streamVersion(second)).toBe(2)
+        }
+        yield* Effect.promise(() => Promise.all([holder.end(), writer.end(), observer.end()]))
+        expect(outcomes).toEqual(outcomes.map(() => "ConcurrencyError true 1 0"))
+      }), 60_000)
   })
 })

@@ -16,9 +16,23 @@ import type { Ordering } from "./verify.js"
 
 /**
  * An append's checks failed (a version, a stream type) or it hit a unique constraint: nothing
- * was stored, and the store must look at what is there to say why.
+ * was stored, and the store must look at what is there to say why. `seen`, when present, is
+ * what the append found while it still held its streams' locks.
  */
-export class AppendConflict extends Data.TaggedError("AppendConflict")<{}> {}
+export class AppendConflict extends Data.TaggedError("AppendConflict")<{ readonly seen?: Seen | undefined }> {}
+
+/**
+ * The streams of a refused append as it found them under their locks, before its transaction
+ * (or savepoint) was rolled back: what explains the refusal. Read afterwards, the streams may
+ * have moved on to states the append's expectations allow, written by transactions that came
+ * after this one got its id, and a transaction that only tried to append would be told that it
+ * came too late.
+ */
+export interface Seen {
+  readonly states: ReadonlyArray<StreamState>
+  /** The streams last written by a transaction newer than this one (see `staleStreams`). */
+  readonly stale: ReadonlyArray<string>
+}
 
 /** A stream as stored: its type, version and the position of its latest event. */
 export interface StreamState {

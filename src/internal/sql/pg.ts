@@ -357,7 +357,7 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
       const row = rows[0]
       // One statement inserts all of its rows or none: no rows means the checks failed.
       return row === undefined || row.version === null
-        ? Effect.fail(new AppendConflict())
+        ? Effect.fail(new AppendConflict({}))
         : Effect.succeed(
           appendResult(append, row.version, positionOf(row.position!, row.transaction_id), fromDays(row.timestamp))
         )
@@ -373,8 +373,34 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
       )
       const row = rows[0]
       const version = row?.version ?? 0
-      if (row !== undefined && row.type !== append.streamType) return yield* new AppendConflict()
-      if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, version)) return yield* new AppendConflict()
+      if (row !== undefined && row.type !== append.streamType) return yield* new AppendConflict({})
+      if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, version)) return yield* new AppendConflict({})
+    })
+
+  /**
+   * In a transaction, a refused append reads its streams before the transaction (or savepoint)
+   * is rolled back, while it still holds their locks: see `Seen`. A stream it already wrote to
+   * is reported as it was before that write (which its checks accepted).
+   */
+  const withSeen = <A, R>(
+    appends: ReadonlyArray<PreparedAppend>,
+    effect: Effect.Effect<A, AppendConflict | SqlError, R>,
+    written: ReadonlyMap<string, AppendResult> = new Map()
+  ) =>
+    Effect.catchTag(effect, "AppendConflict", () => {
+      const streamIds = appends.map((append) => append.streamId)
+      return Effect.flatMap(Effect.all([streamStates(streamIds), staleStreams(streamIds)]), ([states, stale]) =>
+        Effect.fail(
+          new AppendConflict({
+            seen: {
+              states: states.map((state) => {
+                const result = written.get(state.id)
+                return result === undefined ? state : { ...state, version: result.version - result.events.length }
+              }),
+              stale
+            }
+          })
+        ))
     })
 
   const append: Dialect["append"] = (appends) =>
@@ -393,30 +419,30 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
           (alone) => {
             const notifying = inTransaction || alone
             const one = Effect.map(appendOne(appends[0]!, undefined, notifying), (result) => [result])
-            return (inTransaction || !readCommitted ? sql.withTransaction(Effect.zipRight(setIsolation, one)) : one).pipe(
+            return (inTransaction || !readCommitted ? sql.withTransaction(withSeen(appends, Effect.zipRight(setIsolation, one))) : one).pipe(
               Effect.tap(() => (notifying ? Effect.void : notify))
             )
           },
           () => Effect.sync(() => void inFlight--)
         )
       }
-      const results = yield* sql.withTransaction(Effect.gen(function*() {
+      const written = new Map<string, AppendResult>()
+      const results = yield* sql.withTransaction(withSeen(appends, Effect.gen(function*() {
         yield* setIsolation
         yield* lockStreams(appends.map((append) => append.streamId))
         const writing = appends.some((append) => append.events.length > 0)
         const position = writing
           ? BigInt((yield* run<{ value: string }>(`SELECT nextval($1::regclass)::text AS value`, [sequenceName]))[0]!.value)
           : undefined
-        const results = new Map<string, AppendResult>()
         for (const append of [...appends].sort((a, b) => compareStreamIds(a.streamId, b.streamId))) {
           if (append.events.length === 0) yield* checkUnchanged(append)
-          else results.set(append.streamId, yield* appendOne(append, position, inTransaction))
+          else written.set(append.streamId, yield* appendOne(append, position, inTransaction))
         }
         const states = yield* streamStates(appends.filter((append) => append.events.length === 0).map((a) => a.streamId))
         return appends.map((append) =>
-          results.get(append.streamId) ?? emptyResult(append.streamId, states.find((state) => state.id === append.streamId))
+          written.get(append.streamId) ?? emptyResult(append.streamId, states.find((state) => state.id === append.streamId))
         )
-      }))
+      }), written))
       if (!inTransaction && results.some((result) => result.events.length > 0)) yield* notify
       return results
     })
@@ -512,6 +538,15 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
           }))
       )
 
+  const staleStreams: Dialect["staleStreams"] = (streamIds) =>
+    Effect.map(
+      run<{ id: string }>(
+        `SELECT id FROM ${entities} WHERE id = ANY($1::text[]) AND transaction_id > pg_current_xact_id_if_assigned()`,
+        [streamIds]
+      ),
+      (rows) => rows.map((row) => row.id)
+    )
+
   const eventsById: Dialect["eventsById"] = (eventIds, window) =>
     eventIds.length === 0
       ? Effect.succeed([])
@@ -583,13 +618,6 @@ const makeWith = (tables: Tables, options: Options, notify: Effect.Effect<void>)
         ),
         (rows) => rows.map((row) => row.id)
       ),
-    staleStreams: (streamIds) =>
-      Effect.map(
-        run<{ id: string }>(
-          `SELECT id FROM ${entities} WHERE id = ANY($1::text[]) AND transaction_id > pg_current_xact_id_if_assigned()`,
-          [streamIds]
-        ),
-        (rows) => rows.map((row) => row.id)
-      )
+    staleStreams
   }
 }

@@ -30,7 +30,7 @@ import { concurrencyError, isWellFormed, prepareAppends } from "../prepareAppend
 import { countLimit, validated, verifyLimit } from "../readOptions.js"
 import * as Retries from "../retries.js"
 import * as Subscription from "../subscription.js"
-import type { Dialect, EventRowWithAppendSize, StreamState } from "./dialect.js"
+import type { Dialect, EventRowWithAppendSize, Seen, StreamState } from "./dialect.js"
 import { emptyResult } from "./dialect.js"
 import * as Pg from "./pg.js"
 import { positionOf, readRows, readStreamPage, toRecorded } from "./rows.js"
@@ -178,7 +178,7 @@ export const make = (
       recoverSqlDefects(dialect.append(appends)).pipe(
         Effect.catchAll((error) => {
           if (error._tag === "AppendConflict" || dialect.isUniqueViolation(error)) {
-            return resolve(appends, attemptsLeft)
+            return resolve(appends, attemptsLeft, error._tag === "AppendConflict" ? error.seen : undefined)
           }
           const transient = dialect.transient(error)
           if (transient !== undefined) return retryTransient(appends, attemptsLeft, error, transient)
@@ -205,13 +205,18 @@ export const make = (
           ? attempt(appends, attemptsLeft - 1)
           : Effect.fail(storeError("append events")(error)))
 
-    const resolve = (appends: ReadonlyArray<PreparedAppend>, attemptsLeft: number) =>
+    /**
+     * Why an append was refused: a retry of one stored, a refusal its streams explain (as it saw
+     * them under their locks, when it says), or its transaction's place in the global order; or,
+     * when nothing explains it (the streams moved on while it waited), it is tried again.
+     */
+    const resolve = (appends: ReadonlyArray<PreparedAppend>, attemptsLeft: number, seen: Seen | undefined) =>
       Effect.gen(function*() {
         const retried = yield* asRetry(appends)
         if (retried instanceof InvalidAppendError) return yield* retried
         if (retried !== undefined) return retried
         const streamIds = appends.map((append) => append.streamId)
-        const states = yield* dialect.streamStates(streamIds)
+        const states = seen?.states ?? (yield* dialect.streamStates(streamIds))
         const explained = explain(appends, states)
         if (explained !== undefined) return yield* explained
         // The expectation holds now: the append was refused for its transaction's place in the
@@ -226,7 +231,7 @@ export const make = (
             )
           )
         }
-        const stale = yield* dialect.staleStreams(streamIds)
+        const stale = seen?.stale ?? (yield* dialect.staleStreams(streamIds))
         if (stale.length > 0) return yield* new TransactionConflictError({ streamId: stale[0]! })
         if (attemptsLeft > 0) return yield* attempt(appends, attemptsLeft - 1)
         // Not a ConcurrencyError: every expectation held each time the store looked.

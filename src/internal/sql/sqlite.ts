@@ -251,7 +251,7 @@ export const make = (tables: Tables): Dialect => {
       const versions = new Map<string, number>()
       for (const append of sorted.filter((append) => append.events.length > 0)) {
         const moved = (yield* moveStream(append))[0]
-        if (moved === undefined) return yield* new AppendConflict()
+        if (moved === undefined) return yield* new AppendConflict({})
         versions.set(append.streamId, moved.version)
       }
       const unchanged = yield* streamStates(
@@ -259,9 +259,9 @@ export const make = (tables: Tables): Dialect => {
       )
       for (const append of sorted.filter((append) => append.events.length === 0)) {
         const state = unchanged.find((state) => state.id === append.streamId)
-        if (state !== undefined && state.type !== append.streamType) return yield* new AppendConflict()
+        if (state !== undefined && state.type !== append.streamType) return yield* new AppendConflict({})
         if (!ExpectedVersion.isSatisfiedBy(append.expectedVersion, state?.version ?? 0)) {
-          return yield* new AppendConflict()
+          return yield* new AppendConflict({})
         }
       }
       if (versions.size === 0) {
