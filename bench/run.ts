@@ -9,6 +9,7 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe } from "./machine.js"
 import * as Append from "./scenarios/append.js"
+import * as Growth from "./scenarios/growth.js"
 import * as Latency from "./scenarios/latency.js"
 import * as Memory from "./scenarios/memory.js"
 import * as Read from "./scenarios/read.js"
@@ -39,7 +40,8 @@ const sizes = quick
     latency: 100,
     load: 10_000,
     memory: [20_000, 80_000],
-    snapshots: { lengths: [1_000, 10_000], rounds: 3 }
+    snapshots: { lengths: [1_000, 10_000], rounds: 3 },
+    growth: { sizes: [10_000, 100_000] as const, repetitions: 60, warmUp: 10, countRepetitions: 9 }
   }
   : {
     appends: 4_000,
@@ -49,7 +51,8 @@ const sizes = quick
     latency: 1_000,
     load: 10_000,
     memory: [250_000, 1_000_000],
-    snapshots: { lengths: [1_000, 10_000, 50_000], rounds: 5 }
+    snapshots: { lengths: [1_000, 10_000, 50_000], rounds: 5 },
+    growth: { sizes: [10_000, 1_000_000] as const, repetitions: 300, warmUp: 30, countRepetitions: 15 }
   }
 
 const main = async () => {
@@ -60,7 +63,10 @@ const main = async () => {
       `PostgreSQL ${machine.postgres.version} (synchronous_commit ${machine.postgres.synchronous_commit}), ` +
       `SQLite ${machine.sqlite.version}\n`
   )
-  console.log(`${"scenario".padEnd(56)} ${"backend".padEnd(9)} ${"library".padStart(9)} ${"baseline".padStart(9)}  ${"unit".padEnd(10)} ratio`)
+  // Scenario 10 prints a header of its own: its columns are not library and baseline.
+  if (only === undefined || [...only].some((scenario) => scenario !== 10)) {
+    console.log(`${"scenario".padEnd(56)} ${"backend".padEnd(9)} ${"library".padStart(9)} ${"baseline".padStart(9)}  ${"unit".padEnd(10)} ratio`)
+  }
   const results: Array<Result> = []
   const report = (result: Result) => {
     results.push(result)
@@ -123,8 +129,23 @@ const main = async () => {
     }
   }
 
+  if (wanted(10)) {
+    // The library against itself: the two figures are two sizes of the store, not library and
+    // baseline, and the ratio is large / small (1 is flat, higher is worse).
+    const [small, large] = sizes.growth.sizes.map((size) => (size >= 1_000_000 ? `${size / 1_000_000}M` : `${size / 1000}k`))
+    console.log(`\n${"10. costs as the store grows (median per operation)".padEnd(56)} ${"backend".padEnd(9)} ${
+      `${small} store`.padStart(9)
+    } ${`${large} store`.padStart(9)}  ${"unit".padEnd(10)} ${large} / ${small}`)
+  }
+  for (const backend of ["postgres", "sqlite"] as Array<Backend>) {
+    if (wanted(10)) (await Growth.costsAsTheStoreGrows(backend, sizes.growth)).forEach(report)
+  }
+
   const seconds = (Date.now() - startedAt.getTime()) / 1000
-  console.log(`\n${results.length} scenarios in ${seconds.toFixed(0)} s. Ratio: library / baseline for rates, baseline / library for times and memory; 1 is parity.`)
+  console.log(
+    `\n${results.length} scenarios in ${seconds.toFixed(0)} s. Ratio: library / baseline for rates, baseline / library for times and memory; 1 is parity` +
+      (wanted(10) ? "; scenario 10: large store / small store, 1 is flat." : ".")
+  )
   writeFileSync(
     output,
     JSON.stringify({ startedAt: startedAt.toISOString(), quick, seconds, machine, results }, null, 2) + "\n"

@@ -28,7 +28,22 @@ export interface Result {
   readonly ratio: number
   readonly latency?: { readonly library: Percentiles; readonly baseline: Percentiles }
   readonly peakRssMiB?: Readonly<Record<string, number>>
+  /**
+   * Scenario 10 compares the library with itself at two sizes of the store: `library` is the
+   * time at the small size, `baseline` at the large one, and `ratio` is large / small (1 is
+   * flat, higher is worse).
+   */
+  readonly stores?: { readonly small: StoreSize; readonly large: StoreSize }
   readonly note?: string
+}
+
+/** One size of scenario 10's store: its events, how long loading them took, the figure there. */
+export interface StoreSize {
+  readonly events: number
+  /** The time loading the store to this size took (from the previous size). */
+  readonly loadSeconds: number
+  /** The median time of the operation at this size (the row's `library` or `baseline`). */
+  readonly microseconds: number
 }
 
 export interface Percentiles {
