@@ -35,6 +35,8 @@ const spacing = 100
 const behind = spacing / 2
 const snapshots = Snapshot.make({ state: Schema.Int, policy: Snapshot.everyEvents(spacing) })
 const withSnapshots = CommandHandler.make(counter, { snapshots })
+/** The schema id the handler's snapshots are stored under: the settings' and the fold's. */
+const schemaId = Snapshot.identity(counter, snapshots)
 const withoutSnapshots = CommandHandler.make(counter)
 
 const counted = (from: number, count: number) =>
@@ -81,7 +83,7 @@ const rawReads = (backend: Backend, env: Environment) => {
         (await pool.query(
           `SELECT version, state FROM ${env.schema}.snapshots WHERE stream_id = $1 AND schema_id = $2
           ORDER BY version DESC LIMIT 1`,
-          [streamId, snapshots.schemaId]
+          [streamId, schemaId]
         )).rows[0] as { version: number; state: string }
     }
   }
@@ -95,7 +97,7 @@ const rawReads = (backend: Backend, env: Environment) => {
   )
   return {
     eventsAfter: async (streamId: string, version: number) => events.all(streamId, version) as Array<{ details: string }>,
-    snapshot: async (streamId: string) => snapshot.get(streamId, snapshots.schemaId) as { version: number; state: string }
+    snapshot: async (streamId: string) => snapshot.get(streamId, schemaId) as { version: number; state: string }
   }
 }
 
