@@ -7,6 +7,7 @@ import { expect, layer } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Layer, Logger, Option, Ref, Schema, Stream } from "effect"
 import { CommandHandler, Decider, Errors, EventStore, Snapshot, SnapshotStore } from "effect-eventsourcing"
 import { live } from "../support/live.js"
+import { seeded } from "../support/random.js"
 
 const Added = Schema.TaggedStruct("Added", { amount: Schema.Int })
 const Labelled = Schema.TaggedStruct("Labelled", { label: Schema.String })
@@ -74,16 +75,9 @@ const version2Id = Snapshot.identity(tally, snapshotsOf(Snapshot.everyEvents(3),
 const newStreamId = (label: string) => `${label}-${crypto.randomUUID()}`
 const add = (amount: number): Command => ({ _tag: "Add", amount })
 
-/** A command sequence from a seed (mulberry32), so that a failure can be replayed. */
+/** A command sequence from a seed, so that a failure can be replayed. */
 const randomCommands = (seed: number, count: number): ReadonlyArray<Command> => {
-  let state = seed >>> 0
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const { next } = seeded(seed)
   return Array.from({ length: count }, (): Command => {
     const roll = next()
     if (roll < 0.6) return add(Math.floor(next() * 60))
