@@ -1,0 +1,155 @@
+/**
+ * The PostgreSQL reads: a stream's page, the global order below the oldest running transaction,
+ * its head and counts, and the state of streams an append names.
+ */
+import * as Effect from "effect/Effect"
+import * as Position from "../../../Position.js"
+import type { Dialect, EventRowWithAppendSize, StreamState } from "../dialect.js"
+import { streamPage, wholeAppends } from "../dialect.js"
+import type { EventRow } from "../rows.js"
+import { positionOf } from "../rows.js"
+import type { PgObjects } from "./objects.js"
+import { run } from "./objects.js"
+
+/**
+ * A page of one stream, with the stream's row (one row of nulls but for the stream's version
+ * when the page is empty). Read forward, the page is also bounded above: a stream's ordinals
+ * run from 1 to its version without gaps (a read that finds one fails), so the bound takes
+ * nothing away, and it keeps a planner without statistics on the table (a new or freshly
+ * loaded one) from sorting every remaining event of the stream for each page, which made
+ * reading a long stream quadratic.
+ */
+export const readStream = ({ columns, tables: { entities, events } }: PgObjects): Dialect["readStream"] =>
+(streamId, direction, from, limit) =>
+  Effect.map(
+    run<EventRow>(
+      `SELECT ${columns} FROM (SELECT 1) AS one
+      LEFT JOIN ${entities} s ON s.id = $1
+      LEFT JOIN (
+        SELECT * FROM ${events}
+        WHERE entity_id = $1 AND ${direction === "forward" ? "ordinal >= $2 AND ordinal < $2::bigint + $3" : "ordinal <= $2"}
+        ORDER BY ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT $3
+      ) e ON true
+      ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"}`,
+      [streamId, from, limit]
+    ),
+    streamPage
+  )
+
+export const readAll = ({ columns, tables: { entities, events } }: PgObjects): Dialect["readAll"] =>
+(after, size) =>
+  Effect.flatMap(
+    run<EventRow>(
+      `WITH fence AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+      SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id, fence
+      WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint) AND e.transaction_id < fence.xmin
+      ORDER BY e.transaction_id, e.position
+      LIMIT $3`,
+      [String(after.transaction), String(after.sequence), size]
+    ),
+    (rows) =>
+      wholeAppends(rows, size, (last) =>
+        // The last append's transaction is below the fence, so all of it is committed.
+        run<EventRow>(
+          `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
+          WHERE e.transaction_id = $1::xid8 AND e.position = $2::bigint`,
+          [last.transaction_id, String(last.position)]
+        ))
+  )
+
+export const head = ({ tables: { events } }: PgObjects): Dialect["head"] =>
+Effect.map(
+  run<{ transaction_id: string; position: string }>(
+    // Qualified names: a bare name in ORDER BY would sort by the text output column instead.
+    `SELECT e.transaction_id::text AS transaction_id, e.position::text AS position FROM ${events} e
+    WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1`,
+    []
+  ),
+  (rows) => rows[0] === undefined ? Position.start : positionOf(rows[0].position, rows[0].transaction_id)
+)
+
+// The bounded count walks the global-order index and stops after `upTo` rows.
+export const countAfter = ({ tables: { events } }: PgObjects): Dialect["countAfter"] =>
+(position, upTo) =>
+  Effect.map(
+    run<{ count: string }>(
+      `SELECT count(*)::text AS count FROM (
+        SELECT 1 FROM ${events} e
+        WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint)
+          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ${Number.isFinite(upTo) ? "LIMIT $3" : ""}
+      ) AS counted`,
+      [String(position.transaction), String(position.sequence), ...(Number.isFinite(upTo) ? [upTo] : [])]
+    ),
+    (rows) => Number(rows[0]!.count)
+  )
+
+export const streamStates = ({ tables: { entities, events } }: PgObjects): Dialect["streamStates"] =>
+(streamIds) =>
+  streamIds.length === 0
+    ? Effect.succeed([])
+    : Effect.map(
+      run<{ id: string; type: string; version: number; position: string | null; transaction_id: string | null }>(
+        `SELECT s.id, s.type, s.version, last.position::text AS position, last.transaction_id::text AS transaction_id
+        FROM ${entities} s LEFT JOIN LATERAL (
+          SELECT position, transaction_id FROM ${events} WHERE entity_id = s.id ORDER BY ordinal DESC LIMIT 1
+        ) last ON true
+        WHERE s.id = ANY($1::text[])`,
+        [streamIds]
+      ),
+      (rows) =>
+        rows.map((row): StreamState => ({
+          id: row.id,
+          type: row.type,
+          version: row.version,
+          position: row.position === null ? Position.start : positionOf(row.position, row.transaction_id)
+        }))
+    )
+
+export const staleStreams = ({ tables: { entities } }: PgObjects): Dialect["staleStreams"] =>
+(streamIds) =>
+  Effect.map(
+    run<{ id: string }>(
+      `SELECT id FROM ${entities} WHERE id = ANY($1::text[]) AND transaction_id > pg_current_xact_id_if_assigned()`,
+      [streamIds]
+    ),
+    (rows) => rows.map((row) => row.id)
+  )
+
+export const eventsById = ({ columns, tables: { entities, events } }: PgObjects): Dialect["eventsById"] =>
+(eventIds, window) =>
+  eventIds.length === 0
+    ? Effect.succeed([])
+    : run<EventRowWithAppendSize>(
+      `SELECT ${columns},
+        (SELECT count(*) FROM ${events} o
+          WHERE o.entity_id = e.entity_id AND o.ordinal BETWEEN e.ordinal - $2 AND e.ordinal + $2
+            AND o.position = e.position AND o.transaction_id = e.transaction_id) AS append_size
+      FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
+      WHERE e.event_id = ANY($1::text[])`,
+      [eventIds, window]
+    )
+
+/** The streams with events beyond their row's version, or with no row (see `Dialect`). */
+export const brokenStreams = ({ tables: { entities, events } }: PgObjects): Dialect["brokenStreams"] => (streamIds) =>
+  Effect.map(
+    run<{ id: string }>(
+      `SELECT ids.id FROM unnest($1::text[]) AS ids(id)
+      WHERE EXISTS (
+        SELECT 1 FROM ${events} e
+        WHERE e.entity_id = ids.id AND e.ordinal > COALESCE((SELECT version FROM ${entities} WHERE id = ids.id), 0)
+      )`,
+      [streamIds]
+    ),
+    (rows) => rows.map((row) => row.id)
+  )
+
+/** The store's tables that do not exist. */
+export const missingTables = ({ tables }: PgObjects): Dialect["missingTables"] =>
+  Effect.map(
+    run<{ name: string }>(`SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL`, [
+      [tables.entities, tables.events, tables.projections, tables.deadLetters, tables.snapshots]
+    ]),
+    (rows) => rows.map((row) => row.name)
+  )
