@@ -1,0 +1,33 @@
+/**
+ * What the SQLite statement modules share: the store's tables and read columns, and helpers.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import { runStatement } from "../shared.js"
+import type { Tables } from "../tables.js"
+
+export interface SqliteObjects {
+  readonly tables: Tables
+  /** The columns of an event row as the reads select them (`e` the events, `s` the entities). */
+  readonly columns: string
+}
+
+export const objectsOf = (tables: Tables): SqliteObjects => ({
+  tables,
+  columns: `e.entity_id, s.type, e.ordinal, e.position, NULL AS transaction_id, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata,
+  e.schema_version, s.version AS stream_version`
+})
+
+/** Rows per INSERT: at ten values a row, well under SQLite's limit of 32,766 bound values. */
+export const rowsPerInsert = 1_000
+/** Values per `IN (...)` list. */
+export const idsPerQuery = 500
+
+export const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, index) => items.slice(index * size, (index + 1) * size))
+
+export const placeholders = (count: number) => Array.from({ length: count }, () => "?").join(", ")
+
+/** Runs one of the store's statements with the `SqlClient` in context. */
+export const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => runStatement<A>(sql, query, values))
