@@ -85,6 +85,28 @@ export const createSnapshots = (table: string, createdAt: string): Effect.Effect
       PRIMARY KEY (stream_id, schema_id, version)
     )`))
 
+/**
+ * The table of events projections set aside. `columns.transactionId`: the column that orders
+ * them with the position, where the backend has one; `columns.failedAt`: the type and default of
+ * the time they were set aside.
+ */
+export const createDeadLetters = (
+  table: string,
+  columns: { readonly transactionId?: string; readonly failedAt: string }
+): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} (
+      projection TEXT NOT NULL,
+      event_id TEXT NOT NULL,
+      stream_id TEXT NOT NULL,
+      version INT NOT NULL,
+      event_type TEXT NOT NULL,
+      position BIGINT NOT NULL,${columns.transactionId === undefined ? "" : `\n      ${columns.transactionId},`}
+      reason TEXT NOT NULL,
+      failed_at ${columns.failedAt},
+      PRIMARY KEY (projection, event_id)
+    )`))
+
 export interface Dialect {
   /** The schema migrations, by `<id>_<name>`, for `Migrator.fromRecord`. */
   readonly migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>>

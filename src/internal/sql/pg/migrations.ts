@@ -4,7 +4,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import type { Dialect } from "../dialect.js"
-import { createSnapshots } from "../dialect.js"
+import { createDeadLetters, createSnapshots } from "../dialect.js"
 import { quote, schemaOf } from "../tables.js"
 import type { PgObjects } from "./objects.js"
 import { now } from "./objects.js"
@@ -89,19 +89,10 @@ export const migrations = (objects: PgObjects): Dialect["migrations"] => {
   const { events } = tables
   return {
     "1_protocol_tables": protocolTables(objects),
-    "2_dead_letters": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.deadLetters} (
-        projection TEXT NOT NULL,
-        event_id TEXT NOT NULL,
-        stream_id TEXT NOT NULL,
-        version INT NOT NULL,
-        event_type TEXT NOT NULL,
-        position BIGINT NOT NULL,
-        transaction_id XID8 NOT NULL,
-        reason TEXT NOT NULL,
-        failed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-        PRIMARY KEY (projection, event_id)
-      )`)),
+    "2_dead_letters": createDeadLetters(tables.deadLetters, {
+      transactionId: "transaction_id XID8 NOT NULL",
+      failedAt: "TIMESTAMPTZ NOT NULL DEFAULT now()"
+    }),
     // Rows written before this migration, or by a writer that does not know the column, were
     // written in the first version of their event type's schema. (A constant default adds the
     // column without rewriting the table.)

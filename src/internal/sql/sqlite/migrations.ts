@@ -4,7 +4,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import type { Dialect } from "../dialect.js"
-import { createSnapshots } from "../dialect.js"
+import { createDeadLetters, createSnapshots } from "../dialect.js"
 import type { SqliteObjects } from "./objects.js"
 
 export const migrations = ({ tables }: SqliteObjects): Dialect["migrations"] => {
@@ -49,18 +49,9 @@ export const migrations = ({ tables }: SqliteObjects): Dialect["migrations"] => 
       yield* sql.unsafe(`CREATE INDEX IF NOT EXISTS ${tables.eventsObject("position")} ON ${events} (position)`)
       yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${projections} (source TEXT PRIMARY KEY, position BIGINT)`)
     }),
-    "2_dead_letters": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${tables.deadLetters} (
-        projection TEXT NOT NULL,
-        event_id TEXT NOT NULL,
-        stream_id TEXT NOT NULL,
-        version INT NOT NULL,
-        event_type TEXT NOT NULL,
-        position BIGINT NOT NULL,
-        reason TEXT NOT NULL,
-        failed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-        PRIMARY KEY (projection, event_id)
-      )`)),
+    "2_dead_letters": createDeadLetters(tables.deadLetters, {
+      failedAt: "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+    }),
     // Rows written before this migration, or by a writer that does not know the column, were
     // written in the first version of their event type's schema. A table another implementation
     // created may have the column already.
