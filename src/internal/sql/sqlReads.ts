@@ -1,0 +1,83 @@
+/**
+ * The SQL store's paged reads: one stream a page at a time, and a batch of the global order,
+ * each failing at a row it cannot read after the events before it.
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { EventDecodeError, EventStoreError } from "../../Errors.js"
+import type { ReadStreamOptions } from "../../EventStore.js"
+import type { RecordedEvent } from "../../Events.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
+import * as Position from "../../Position.js"
+import { isWellFormed } from "../prepareAppend.js"
+import { validated } from "../readOptions.js"
+import type * as Subscription from "../subscription.js"
+import type { Dialect } from "./dialect.js"
+import { positionOf, readRows, readStreamPage } from "./rows.js"
+import { storeError } from "./shared.js"
+
+/** Events read from a stream per round trip. */
+const streamPageSize = 500
+
+/**
+ * A batch of the global order. A row the store cannot read (its stored JSON is broken, or it
+ * breaks the protocol) ends the batch before its append, so that the events before it are
+ * still read, and the read fails there.
+ */
+export const readBatch = (dialect: Dialect) => (after: Position.Position, size: number) =>
+  Effect.map(
+    Effect.zipRight(dialect.betweenPages, dialect.readAll(after, size)).pipe(Effect.mapError(storeError("read all events"))),
+    (rows): Subscription.Batch => {
+      const { broken, events } = readRows(rows)
+      if (broken === undefined) return { events }
+      const at = positionOf(broken.row!.position, broken.row!.transaction_id)
+      return { events: events.filter((event) => !Position.equals(event.position, at)), broken: broken.error }
+    }
+  )
+
+/**
+ * A stream a page at a time. A row the store cannot read (its stored JSON is broken) fails
+ * the stream after the events before it, so that a reader gets every event up to it.
+ */
+export const readStream = (dialect: Dialect) =>
+(
+  streamId: string,
+  options: ReadStreamOptions | undefined
+): Stream.Stream<RecordedEvent, EventStoreError | EventDecodeError, SqlClient.SqlClient> =>
+  validated("readStream", options, () => {
+    // No stream has such an id (appends refuse it), but the database would read it as another.
+    if (!isWellFormed(streamId)) return Stream.empty
+    const direction = options?.direction ?? "forward"
+    const limit = options?.limit ?? Infinity
+    const first = Math.min(options?.from ?? (direction === "forward" ? 1 : ExpectedVersion.maxVersion), ExpectedVersion.maxVersion)
+    type Page = { readonly from: number; readonly remaining: number } | { readonly broken: EventDecodeError }
+    return Stream.paginateChunkEffect<Page, RecordedEvent, EventStoreError | EventDecodeError, SqlClient.SqlClient>(
+      { from: first, remaining: limit },
+      (page) =>
+        Effect.gen(function*() {
+          if ("broken" in page) return yield* Effect.fail(page.broken)
+          const { from, remaining } = page
+          if (remaining === 0) return [Chunk.empty(), Option.none()] as const
+          const size = Math.min(remaining, streamPageSize)
+          if (from !== first) yield* dialect.betweenPages
+          const rows = yield* dialect.readStream(streamId, direction, from, size).pipe(
+            Effect.mapError(storeError("read a stream"))
+          )
+          const { broken, events } = readStreamPage(streamId, direction, from, size, rows)
+          if (broken !== undefined) {
+            if (events.length === 0) return yield* Effect.fail(broken.error)
+            return [Chunk.unsafeFromArray(events), Option.some<Page>({ broken: broken.error })] as const
+          }
+          const last = events.at(-1)
+          const next = direction === "forward" ? (last?.version ?? 0) + 1 : (last?.version ?? 0) - 1
+          const more = last !== undefined && events.length === size && remaining > size && next >= 1
+          return [
+            Chunk.unsafeFromArray(events),
+            more ? Option.some<Page>({ from: next, remaining: remaining - size }) : Option.none()
+          ] as const
+        })
+    )
+  })
