@@ -27,15 +27,12 @@ import type * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { EventStoreError } from "./Errors.js"
-import { EventStore } from "./EventStore.js"
-import { ProjectionStore } from "./ProjectionStore.js"
-import { SnapshotStore } from "./SnapshotStore.js"
-import { failingAs } from "./internal/sql/layers.js"
+import type { EventStore } from "./EventStore.js"
+import * as Layers from "./internal/sql/layers.js"
 import * as Listener from "./internal/sql/pgListener.js"
 import * as PgSession from "./internal/sql/pgSession.js"
-import * as Internal from "./internal/sql/sqlEventStore.js"
-import * as SqlProjectionStore from "./internal/sql/sqlProjectionStore.js"
-import * as SqlSnapshotStore from "./internal/sql/sqlSnapshotStore.js"
+import type { ProjectionStore } from "./ProjectionStore.js"
+import type { SnapshotStore } from "./SnapshotStore.js"
 import type * as SqlEventStore from "./SqlEventStore.js"
 
 /**
@@ -78,27 +75,16 @@ export const layer = (
 ): Layer.Layer<EventStore | ProjectionStore | SnapshotStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError> => {
   const url = typeof options.url === "string" ? options.url : Redacted.value(options.url)
   const applicationName = options.applicationName ?? "effect-eventsourcing"
-  return Layer.mergeAll(
-    Layer.scoped(
-      EventStore,
-      Internal.make(
-        options,
-        options.listen === false ? undefined : Listener.make({
-          url,
-          applicationName: `${applicationName}-listener`,
-          heartbeat: options.heartbeat ?? "5 seconds"
-        })
-      )
-    ),
-    Layer.scoped(
-      ProjectionStore,
-      SqlProjectionStore.make(options.tables, {
-        // The projection locks of this process on a session of their own, outside the pool.
-        lockSession: PgSession.lockSession(url, `${applicationName}-locks`)
-      })
-    ),
-    Layer.effect(SnapshotStore, SqlSnapshotStore.make(options.tables))
-  ).pipe(
+  return Layers.stores({
+    tables: options.tables,
+    listener: options.listen === false ? undefined : Listener.make({
+      url,
+      applicationName: `${applicationName}-listener`,
+      heartbeat: options.heartbeat ?? "5 seconds"
+    }),
+    // The projection locks of this process on a session of their own, outside the pool.
+    lockSession: PgSession.lockSession(url, `${applicationName}-locks`)
+  }).pipe(
     Layer.provideMerge(
       PgClient.layer({
         url: Redacted.make(url),
@@ -106,7 +92,7 @@ export const layer = (
         applicationName
       })
     ),
-    failingAs("connect to PostgreSQL")
+    Layers.failingAs("connect to PostgreSQL")
   )
 }
 

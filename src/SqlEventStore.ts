@@ -28,17 +28,17 @@
  * @since 0.1.0
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as Layer from "effect/Layer"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import type { EventStoreError } from "./Errors.js"
-import { EventStore } from "./EventStore.js"
-import { ProjectionStore } from "./ProjectionStore.js"
+import type { EventStore } from "./EventStore.js"
+import * as Dialects from "./internal/sql/dialects.js"
+import * as Layers from "./internal/sql/layers.js"
 import * as Internal from "./internal/sql/sqlEventStore.js"
-import * as SqlProjectionStore from "./internal/sql/sqlProjectionStore.js"
-import * as SqlSnapshotStore from "./internal/sql/sqlSnapshotStore.js"
-import { SnapshotStore } from "./SnapshotStore.js"
 import * as Tables from "./internal/sql/tables.js"
+import type { ProjectionStore } from "./ProjectionStore.js"
+import type { SnapshotStore } from "./SnapshotStore.js"
 
 /**
  * The names of the store's tables. Names may be qualified with a schema on PostgreSQL
@@ -86,7 +86,8 @@ export interface Options {
  */
 export const make = (
   options?: Options
-): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient | Scope.Scope> => Internal.make(options)
+): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.flatMap(Dialects.open(options?.tables), (dialect) => Internal.make(dialect))
 
 /**
  * The store, with the projection store that keeps checkpoints and the snapshot store in the same
@@ -98,8 +99,4 @@ export const make = (
 export const layer = (
   options?: Options
 ): Layer.Layer<EventStore | ProjectionStore | SnapshotStore, EventStoreError, SqlClient.SqlClient> =>
-  Layer.mergeAll(
-    Layer.scoped(EventStore, make(options)),
-    Layer.scoped(ProjectionStore, SqlProjectionStore.make(options?.tables)),
-    Layer.effect(SnapshotStore, SqlSnapshotStore.make(options?.tables))
-  )
+  Layers.stores({ tables: options?.tables })

@@ -1,7 +1,6 @@
 /**
  * Loading through snapshots, and writing them in the background, for command handlers.
  */
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -18,16 +17,7 @@ import type { StoredSnapshot } from "../SnapshotStore.js"
 import { SnapshotStore } from "../SnapshotStore.js"
 import type { Folded, FoldError } from "./loading.js"
 import { foldStream, resumeStream } from "./loading.js"
-
-interface SqlTransaction {
-  readonly SqlTransaction: unique symbol
-}
-
-/**
- * The connection of the `@effect/sql` transaction the caller runs in, if any, found by its key
- * so that the core does not depend on `@effect/sql`.
- */
-const SqlTransaction = Context.GenericTag<SqlTransaction, unknown>("@effect/sql/SqlClient/TransactionConnection")
+import * as TransactionProbe from "./transactionProbe.js"
 
 /**
  * A 64-bit FNV-1a hash of an AST's JSON form, in hex. The JSON form holds the AST's structure
@@ -120,7 +110,6 @@ const inBackground = (store: SnapshotStore, streamId: string, what: string, work
         underWay.get(store)?.delete(streamId)
         return Deferred.succeed(done, undefined)
       })),
-      Effect.mapInputContext((context: Context.Context<never>) => Context.omit(SqlTransaction)(context)),
       Effect.forkDaemon
     )
   }))
@@ -199,11 +188,11 @@ export const make = <State, Event extends { readonly _tag: string }>(
     what: string,
     work: Effect.Effect<void, unknown, EventStore>
   ): Effect.Effect<void, never, EventStore> =>
-    Effect.flatMap(Effect.serviceOption(SqlTransaction), (transaction) =>
-      Option.isSome(transaction)
-        ? Effect.void
-        : Effect.flatMap(EventStore, (events) =>
-          inBackground(store, streamId, what, Effect.provideService(work, EventStore, events))))
+    Effect.flatMap(EventStore, (events) =>
+      Effect.flatMap(TransactionProbe.inTransaction(events), (inTransaction) =>
+        inTransaction
+          ? Effect.void
+          : inBackground(store, streamId, what, Effect.provideService(work, EventStore, events))))
 
   /**
    * Snapshots a folded state, with the id of the event at its version, read afresh: if the

@@ -1,17 +1,24 @@
 /**
- * What differs between the SQL databases: the statements. Everything else (validation, retries,
- * resolving conflicts, decoding) is shared in `sqlEventStore.ts`.
+ * What differs between the SQL databases: the statements, and how the store's own transactions
+ * begin. Everything else (validation, retries, resolving conflicts, decoding, checkpoints'
+ * compare-and-set) is shared by the event, projection and snapshot stores, which get their
+ * dialect once from `dialects.ts`.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import type { AppendResult } from "../../EventStore.js"
 import type { RecordedEvent } from "../../Events.js"
 import * as Position from "../../Position.js"
+import type { DeadLetter, ProjectionStore } from "../../ProjectionStore.js"
 import type { PreparedAppend, PreparedEvent } from "../prepareAppend.js"
 import { compareStreamIds } from "../streamOrder.js"
+import type { LockSession } from "./pgLeads.js"
 import type { EventRow } from "./rows.js"
+import type { Tables } from "./tables.js"
 import type { Ordering } from "./verify.js"
 
 /**
@@ -107,11 +114,46 @@ export const createDeadLetters = (
       PRIMARY KEY (projection, event_id)
     )`))
 
+/** What the projection store needs of a database: checkpoints, dead letters, the right to run. */
+export interface ProjectionStatements {
+  /** A projection's checkpoint, if it has one. */
+  readonly checkpoint: (projection: string) => Effect.Effect<Option.Option<Position.Position>, SqlError, SqlClient.SqlClient>
+  /** Moves a checkpoint if it is still at `from`; whether it moved. */
+  readonly moveCheckpoint: (
+    projection: string,
+    from: Option.Option<Position.Position>,
+    to: Position.Position
+  ) => Effect.Effect<boolean, SqlError, SqlClient.SqlClient>
+  readonly deadLetter: (
+    projection: string,
+    event: RecordedEvent,
+    reason: string
+  ) => Effect.Effect<void, SqlError, SqlClient.SqlClient>
+  readonly deadLetters: (projection: string) => Effect.Effect<ReadonlyArray<DeadLetter>, SqlError, SqlClient.SqlClient>
+  /**
+   * The right to run a projection across processes, where the database can hold it (a
+   * PostgreSQL session's advisory locks, on `session` or a connection reserved from the pool).
+   * Without it, only runners within one process take turns.
+   */
+  readonly acrossProcesses?: (
+    session: Effect.Effect<LockSession, unknown, Scope.Scope> | undefined
+  ) => Effect.Effect<ProjectionStore["lead"], never, SqlClient.SqlClient | Scope.Scope>
+}
+
 export interface Dialect {
+  readonly tables: Tables
+  /**
+   * Runs an effect in a transaction of the store's own, as appends need it (PostgreSQL: at READ
+   * COMMITTED; SQLite: holding the write lock from the start). Inside a transaction, a savepoint.
+   */
+  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient>
+  /** The current time as the snapshots and dead-letters tables keep it. */
+  readonly currentTimestamp: string
+  readonly projections: ProjectionStatements
   /** The schema migrations, by `<id>_<name>`, for `Migrator.fromRecord`. */
   readonly migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>>
   /** Runs the migrator so that two processes migrating at once take turns. */
-  readonly exclusively: <A, E, R>(migrate: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient>
+  readonly withMigrationLock: <A, E, R>(migrate: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient>
   /** What is wrong with the store's table names on this database (none when they are usable). */
   readonly nameProblems: ReadonlyArray<string>
   /** The store's tables that do not exist (after the migrations ran, there should be none). */

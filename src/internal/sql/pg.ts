@@ -31,8 +31,9 @@ import type { Dialect } from "./dialect.js"
 import { causeCode } from "./dialect.js"
 import { makeAppend } from "./pg/append.js"
 import { makeNotifier } from "./pg/notifier.js"
-import { exclusively, migrations } from "./pg/migrations.js"
-import { objectsOf } from "./pg/objects.js"
+import { withMigrationLock, migrations } from "./pg/migrations.js"
+import { objectsOf, transaction } from "./pg/objects.js"
+import { projectionStatements } from "./pg/projections.js"
 import { brokenStreams, countAfter, eventsById, head, missingTables, readAll, readStream, staleStreams, streamStates } from "./pg/reads.js"
 import { positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
@@ -58,6 +59,10 @@ export const make = (tables: Tables, options: Options): Effect.Effect<Dialect, n
 const assemble = (tables: Tables, options: Options, notify: Effect.Effect<void>): Dialect => {
   const objects = objectsOf(tables)
   return {
+    tables,
+    transaction: transaction(options.isolation === "read committed"),
+    currentTimestamp: "now()",
+    projections: projectionStatements(objects),
     nameProblems: [
       ...problems(tables, pgIdentifierBytes),
       // @effect/sql's migrator looks its table up by an unquoted name, which PostgreSQL folds to
@@ -68,7 +73,7 @@ const assemble = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     ],
     missingTables: missingTables(objects),
     migrations: migrations(objects),
-    exclusively: exclusively(objects),
+    withMigrationLock: withMigrationLock(objects),
     // node-postgres waits for the server without holding the event loop.
     betweenPages: Effect.void,
     append: makeAppend(objects, options.isolation === "read committed", notify),

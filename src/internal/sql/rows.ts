@@ -1,12 +1,13 @@
 /**
- * Rows of the events table as both SQL dialects return them, and their reading into recorded
- * events.
+ * Rows of the events and dead-letters tables as both SQL dialects return them, and their
+ * reading into recorded events and dead letters.
  */
 import * as Either from "effect/Either"
 import { EventDecodeError } from "../../Errors.js"
 import type { RecordedEvent } from "../../Events.js"
 import type { EventMetadata } from "../../Metadata.js"
 import * as Position from "../../Position.js"
+import type { DeadLetter } from "../../ProjectionStore.js"
 import type { StreamPage } from "./dialect.js"
 
 /**
@@ -138,3 +139,27 @@ export const readStreamPage = (
   }
   return { events, broken: undefined }
 }
+
+/** A row of the dead-letters table, as the dialects select it (positions as text or numbers). */
+export interface DeadLetterRow {
+  readonly projection: string
+  readonly event_id: string
+  readonly stream_id: string
+  readonly version: number
+  readonly event_type: string
+  readonly position: string | number
+  readonly transaction_id: string | null
+  readonly reason: string
+  readonly failed_at: Date | string
+}
+
+export const toDeadLetter = (row: DeadLetterRow): DeadLetter => ({
+  projection: row.projection,
+  eventId: row.event_id,
+  streamId: row.stream_id,
+  version: Number(row.version),
+  eventType: row.event_type,
+  position: positionOf(row.position, row.transaction_id),
+  reason: row.reason,
+  failedAt: new Date(row.failed_at)
+})

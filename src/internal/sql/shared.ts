@@ -3,8 +3,10 @@
  * of the database.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { EventStoreError } from "../../Errors.js"
 
 /**
@@ -21,6 +23,17 @@ export const runStatement = <A extends object>(
 ): Effect.Effect<ReadonlyArray<A>, SqlError> =>
   Effect.uninterruptible(sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
 
+/** Runs a statement written with @effect/sql's tagged template the way `runStatement` does. */
+export const execute = <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
+  Effect.uninterruptible(statement.withoutTransform)
+
 /** A failure of the database while the store did `operation`. */
 export const storeError = (operation: string) => (cause: unknown): EventStoreError =>
   new EventStoreError({ operation, cause })
+
+/**
+ * Turns the `SqlError` @effect/sql reports as a defect (a failed commit or rollback) back into a
+ * failure.
+ */
+export const failWithSqlDefects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+  Effect.catchSomeDefect(effect, (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())

@@ -21,17 +21,13 @@ import type * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, Seen, StreamState } from "./dialect.js"
 import { emptyResult } from "./dialect.js"
 import { toRecorded } from "./rows.js"
-import { storeError } from "./shared.js"
+import { failWithSqlDefects, storeError } from "./shared.js"
 
 /**
  * How often an append whose refusal the store can no longer explain (the stream moved on to a
  * state its expectation allows) is tried again before it is reported as a failure.
  */
 const attemptsAfterConflict = 3
-
-/** A `SqlError` thrown as a defect (as a failed commit is, by `@effect/sql`) back in the error channel. */
-const recoverSqlDefects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
-  Effect.catchSomeDefect(effect, (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
 
 /** The original results of an append whose ids are stored, a refusal, or `undefined` if none is stored. */
 const asRetry = (dialect: Dialect, appends: ReadonlyArray<PreparedAppend>) =>
@@ -83,7 +79,7 @@ const attempt = (
   appends: ReadonlyArray<PreparedAppend>,
   attemptsLeft: number
 ): Effect.Effect<ReadonlyArray<AppendResult>, AppendError, SqlClient.SqlClient> =>
-  recoverSqlDefects(dialect.append(appends)).pipe(
+  failWithSqlDefects(dialect.append(appends)).pipe(
     Effect.catchAll((error) => {
       if (error._tag === "AppendConflict" || dialect.isUniqueViolation(error)) {
         return resolve(dialect, appends, attemptsLeft, error._tag === "AppendConflict" ? error.seen : undefined)

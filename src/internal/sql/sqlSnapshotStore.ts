@@ -9,9 +9,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { SnapshotStore, StoredSnapshot } from "../../SnapshotStore.js"
-import { runStatement, storeError } from "./shared.js"
-import type { TableNames } from "./tables.js"
-import { forClient } from "./tables.js"
+import type { Dialect } from "./dialect.js"
+import { execute, storeError } from "./shared.js"
 
 interface SnapshotRow {
   readonly stream_id: string
@@ -23,68 +22,51 @@ interface SnapshotRow {
   readonly created_at: Date | string
 }
 
-
-export const make = (names: Partial<TableNames> | undefined): Effect.Effect<SnapshotStore, never, SqlClient.SqlClient> =>
+export const make = (dialect: Dialect): Effect.Effect<SnapshotStore, never, SqlClient.SqlClient> =>
   Effect.map(SqlClient.SqlClient, (sql) => {
-    const tables = forClient(sql, names)
-    const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
-    const now = isPg ? "now()" : "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-    const { snapshots } = tables
-    const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) => runStatement<A>(sql, query, values)
-    /** Collects a statement's values; `param(value)` returns the value's placeholder. */
-    const parameters = () => {
-      const values: Array<unknown> = []
-      const param = (value: unknown) => {
-        values.push(value)
-        return isPg ? `$${values.length}` : "?"
-      }
-      return { values, param }
-    }
+    const snapshots = sql.literal(dialect.tables.snapshots)
+    const now = sql.literal(dialect.currentTimestamp)
 
     const store: SnapshotStore = {
-      read: (streamId, options) => {
-        const { param, values } = parameters()
-        const where = [`stream_id = ${param(streamId)}`]
-        if (options?.schemaId !== undefined) where.push(`schema_id = ${param(options.schemaId)}`)
-        if (options?.maxVersion !== undefined) where.push(`version <= ${param(options.maxVersion)}`)
-        return run<SnapshotRow>(
-          `SELECT stream_id, stream_type, version, event_id, schema_id, state, created_at FROM ${snapshots}
-          WHERE ${where.join(" AND ")} ORDER BY version DESC, created_at DESC LIMIT 1`,
-          values
+      read: (streamId, options) =>
+        execute<SnapshotRow>(
+          sql`SELECT stream_id, stream_type, version, event_id, schema_id, state, created_at FROM ${snapshots}
+          WHERE ${
+            sql.and([
+              sql`stream_id = ${streamId}`,
+              ...(options?.schemaId === undefined ? [] : [sql`schema_id = ${options.schemaId}`]),
+              ...(options?.maxVersion === undefined ? [] : [sql`version <= ${options.maxVersion}`])
+            ])
+          } ORDER BY version DESC, created_at DESC LIMIT 1`
         ).pipe(
           Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toStored)),
           Effect.mapError(storeError("read a snapshot"))
-        )
-      },
+        ),
 
       write: (snapshot) => {
-        const { param, values } = parameters()
-        const upsert = run(
-          `INSERT INTO ${snapshots} (stream_id, stream_type, version, event_id, schema_id, state)
-          VALUES (${param(snapshot.streamId)}, ${param(snapshot.streamType)}, ${param(snapshot.version)}, ${
-            param(snapshot.eventId)
-          }, ${param(snapshot.schemaId)}, ${param(snapshot.state)})
+        const upsert = execute(
+          sql`INSERT INTO ${snapshots} (stream_id, stream_type, version, event_id, schema_id, state)
+          VALUES (${snapshot.streamId}, ${snapshot.streamType}, ${snapshot.version}, ${snapshot.eventId},
+            ${snapshot.schemaId}, ${snapshot.state})
           ON CONFLICT (stream_id, schema_id, version)
           DO UPDATE SET stream_type = excluded.stream_type, event_id = excluded.event_id, state = excluded.state,
-            created_at = ${now}`,
-          values
+            created_at = ${now}`
         )
         // A writer only deletes what is older than its own: the latest snapshot always stays.
-        const older = run(
-          `DELETE FROM ${snapshots} WHERE stream_id = ${isPg ? "$1" : "?"} AND schema_id = ${isPg ? "$2" : "?"}
-          AND version < ${isPg ? "$3" : "?"}`,
-          [snapshot.streamId, snapshot.schemaId, snapshot.version]
+        const older = execute(
+          sql`DELETE FROM ${snapshots}
+          WHERE stream_id = ${snapshot.streamId} AND schema_id = ${snapshot.schemaId} AND version < ${snapshot.version}`
         )
         return Effect.zipRight(upsert, older).pipe(Effect.asVoid, Effect.mapError(storeError("write a snapshot")))
       },
 
       delete: (streamId) =>
-        run(`DELETE FROM ${snapshots} WHERE stream_id = ${isPg ? "$1" : "?"}`, [streamId]).pipe(
+        execute(sql`DELETE FROM ${snapshots} WHERE stream_id = ${streamId}`).pipe(
           Effect.asVoid,
           Effect.mapError(storeError("delete a stream's snapshots"))
         ),
 
-      deleteAll: run(`DELETE FROM ${snapshots}`, []).pipe(
+      deleteAll: execute(sql`DELETE FROM ${snapshots}`).pipe(
         Effect.asVoid,
         Effect.mapError(storeError("delete all snapshots"))
       )

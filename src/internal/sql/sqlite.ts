@@ -14,7 +14,8 @@ import { causeCode } from "./dialect.js"
 import { positionOf } from "./rows.js"
 import { append } from "./sqlite/append.js"
 import { migrations } from "./sqlite/migrations.js"
-import { chunks, idsPerQuery, objectsOf, placeholders, run } from "./sqlite/objects.js"
+import { chunks, idsPerQuery, now, objectsOf, placeholders, run } from "./sqlite/objects.js"
+import { projectionStatements } from "./sqlite/projections.js"
 import { countAfter, eventsById, head, readAll, readStream, streamStates } from "./sqlite/reads.js"
 import { betweenPages, withImmediateTransaction } from "./sqlite/transactions.js"
 import type { Tables } from "./tables.js"
@@ -33,6 +34,10 @@ export const make = (tables: Tables): Dialect => {
   ].map((name) => ({ name, schema: schemaOf(name) ?? "main", base: baseName(name) }))
 
   return {
+    tables,
+    transaction: withImmediateTransaction,
+    currentTimestamp: now,
+    projections: projectionStatements(objects),
     nameProblems: problems(tables, Infinity),
     missingTables: Effect.map(
       run<{ name: string }>(
@@ -47,7 +52,7 @@ export const make = (tables: Tables): Dialect => {
       (rows) => rows.map((row) => row.name)
     ),
     migrations: migrations(objects),
-    exclusively: withImmediateTransaction,
+    withMigrationLock: withImmediateTransaction,
     betweenPages,
     append: append(objects),
     readStream: readStream(objects),

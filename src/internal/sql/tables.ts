@@ -1,7 +1,6 @@
 /**
  * The names of the tables a SQL event store uses, and their quoted forms.
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
 
 export interface TableNames {
   readonly entities: string
@@ -106,10 +105,6 @@ export const make = (names: Partial<TableNames> | undefined, identifierBytes = I
     eventsObject: (suffix) => quote(derived(baseName(resolved.events), suffix, identifierBytes))
   }
 }
-
-/** The tables of a store on a client's database, with its limit on names. */
-export const forClient = (sql: SqlClient.SqlClient, names: Partial<TableNames> | undefined): Tables =>
-  make(names, sql.onDialectOrElse({ pg: () => pgIdentifierBytes, orElse: () => Infinity }))
 
 /**
  * What is wrong with the names given, on a database that keeps `identifierBytes` of a name: a

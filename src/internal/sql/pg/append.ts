@@ -15,7 +15,7 @@ import type { Dialect } from "../dialect.js"
 import { AppendConflict, appendResult, emptyResult } from "../dialect.js"
 import { fromDays, positionOf } from "../rows.js"
 import type { PgObjects } from "./objects.js"
-import { now, parameters, run } from "./objects.js"
+import { now, parameters, run, transaction } from "./objects.js"
 import { staleStreams, streamStates } from "./reads.js"
 
 /**
@@ -206,14 +206,11 @@ export const makeAppend = (objects: PgObjects, readCommitted: boolean, notify: E
   /** Appends to one stream from this process under way: one alone notifies from its statement. */
   let inFlight = 0
   const { sequenceName } = objects
+  const inOwnTransaction = transaction(readCommitted)
   return (appends) =>
     Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
       const single = appends.length === 1 && appends[0]!.events.length > 0
       const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
-      const setIsolation = inTransaction || readCommitted
-        ? Effect.void
-        : run(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`, [])
       if (single) {
         // Alone, the statement is its own transaction; inside the application's it gets a
         // savepoint, so that a failed append does not abort the application's transaction.
@@ -222,7 +219,7 @@ export const makeAppend = (objects: PgObjects, readCommitted: boolean, notify: E
           (alone) => {
             const notifying = inTransaction || alone
             const one = Effect.map(appendOne(objects, appends[0]!, undefined, notifying), (result) => [result])
-            return (inTransaction || !readCommitted ? sql.withTransaction(withSeen(objects, appends, Effect.zipRight(setIsolation, one))) : one).pipe(
+            return (inTransaction || !readCommitted ? inOwnTransaction(withSeen(objects, appends, one)) : one).pipe(
               Effect.tap(() => (notifying ? Effect.void : notify))
             )
           },
@@ -230,8 +227,7 @@ export const makeAppend = (objects: PgObjects, readCommitted: boolean, notify: E
         )
       }
       const written = new Map<string, AppendResult>()
-      const results = yield* sql.withTransaction(withSeen(objects, appends, Effect.gen(function*() {
-        yield* setIsolation
+      const results = yield* inOwnTransaction(withSeen(objects, appends, Effect.gen(function*() {
         yield* lockStreams(objects, appends.map((append) => append.streamId))
         const writing = appends.some((append) => append.events.length > 0)
         const position = writing

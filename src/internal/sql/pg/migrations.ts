@@ -103,7 +103,7 @@ export const migrations = (objects: PgObjects): Dialect["migrations"] => {
   }
 }
 
-export const exclusively = ({ tables }: PgObjects): Dialect["exclusively"] => (migrate) =>
+export const withMigrationLock = ({ tables }: PgObjects): Dialect["withMigrationLock"] => (migrate) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql.withTransaction(
       Effect.gen(function*() {

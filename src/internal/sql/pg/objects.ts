@@ -4,6 +4,8 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { Dialect } from "../dialect.js"
 import { runStatement } from "../shared.js"
 import type { Tables } from "../tables.js"
 import { quote, schemaOf } from "../tables.js"
@@ -58,3 +60,17 @@ export const parameters = () => {
 /** Runs one of the store's statements with the `SqlClient` in context. */
 export const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => runStatement<A>(sql, query, values))
+
+/**
+ * A transaction of the store's own at READ COMMITTED, which appends need (see `makeAppend`),
+ * asked for only when the server's default (`readCommitted`: whether it is READ COMMITTED) is
+ * another. Inside a transaction, a savepoint, which keeps the transaction's level.
+ */
+export const transaction = (readCommitted: boolean): Dialect["transaction"] => (effect) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+      sql.withTransaction(
+        readCommitted || Option.isSome(outer)
+          ? effect
+          : Effect.zipRight(run(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`, []), effect)
+      )))

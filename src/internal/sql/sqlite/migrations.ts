@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import type { Dialect } from "../dialect.js"
 import { createDeadLetters, createSnapshots } from "../dialect.js"
 import type { SqliteObjects } from "./objects.js"
+import { now } from "./objects.js"
 
 export const migrations = ({ tables }: SqliteObjects): Dialect["migrations"] => {
   const { entities, events, projections } = tables
@@ -50,7 +51,7 @@ export const migrations = ({ tables }: SqliteObjects): Dialect["migrations"] => 
       yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${projections} (source TEXT PRIMARY KEY, position BIGINT)`)
     }),
     "2_dead_letters": createDeadLetters(tables.deadLetters, {
-      failedAt: "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+      failedAt: `TEXT NOT NULL DEFAULT (${now})`
     }),
     // Rows written before this migration, or by a writer that does not know the column, were
     // written in the first version of their event type's schema. A table another implementation
@@ -65,6 +66,6 @@ export const migrations = ({ tables }: SqliteObjects): Dialect["migrations"] => 
         yield* sql.unsafe(`ALTER TABLE ${events} ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1`)
       }
     }),
-    "4_snapshots": createSnapshots(tables.snapshots, "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
+    "4_snapshots": createSnapshots(tables.snapshots, `TEXT NOT NULL DEFAULT (${now})`)
   }
 }

@@ -18,6 +18,9 @@ export const objectsOf = (tables: Tables): SqliteObjects => ({
   e.schema_version, s.version AS stream_version`
 })
 
+/** The current time as the snapshots and dead-letters tables keep it: ISO 8601 text, in UTC. */
+export const now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
 /** Rows per INSERT: at ten values a row, well under SQLite's limit of 32,766 bound values. */
 export const rowsPerInsert = 1_000
 /** Values per `IN (...)` list. */
