@@ -26,15 +26,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
 import * as Decider from "./Decider.js"
-import type { AppendError, EventDecodeError, EventEncodeError, EventStoreError, StreamTypeMismatchError } from "./Errors.js"
+import type { AppendError, EventEncodeError } from "./Errors.js"
 import { ConcurrencyError, TransactionConflictError } from "./Errors.js"
 import type { RecordedEvent } from "./Events.js"
 import * as Events from "./Events.js"
 import type { AppendRequest } from "./EventStore.js"
 import { EventStore } from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
-import type { Folded } from "./internal/loading.js"
-import { foldStream } from "./internal/loading.js"
+import * as Loading from "./internal/loading.js"
 import * as ProjectionStates from "./internal/projectionStates.js"
 import * as Snapshotting from "./internal/snapshots.js"
 import * as Position from "./Position.js"
@@ -102,18 +101,13 @@ export interface InlineOptions<IE, IR> extends Options {
 export const defaultRetry: Schedule.Schedule<number> = Schedule.recurs(3)
 
 /**
- * A stream loaded through a decider: its state and the version it was folded to.
+ * A stream loaded through a decider: its state, and the version and position it was folded to
+ * (`0` and `Position.start` for a new stream).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Loaded<State> {
-  readonly state: State
-  /** The stream's version: the number of events folded (`0` for a new stream). */
-  readonly version: number
-  /** The position of the stream's latest event (`Position.start` for a new stream). */
-  readonly position: Position.Position
-}
+export type Loaded<State> = Loading.Loaded<State>
 
 /**
  * What a handled command did.
@@ -138,7 +132,7 @@ export interface Result<State, Event> {
  * @since 0.1.0
  * @category errors
  */
-export type LoadError = StreamTypeMismatchError | EventDecodeError | EventStoreError
+export type LoadError = Loading.LoadError
 
 /**
  * What handling a command can fail with, besides the decider's own errors.
@@ -172,14 +166,18 @@ const loader = <State, Event extends { readonly _tag: string }>(
   snapshots: Snapshot.Snapshots<State> | undefined
 ): {
   readonly load: (streamId: string) => Effect.Effect<Snapshotting.Load<State>, LoadError, EventStore | SnapshotStore>
-  readonly handled: (streamId: string, folded: Folded<State>, from: number) => Effect.Effect<void, never, EventStore | SnapshotStore>
+  readonly snapshotIfDue: (
+    streamId: string,
+    loaded: Loaded<State>,
+    snapshotVersion: number
+  ) => Effect.Effect<void, never, EventStore | SnapshotStore>
 } => {
   if (snapshots !== undefined) return Snapshotting.make(decider, snapshots)
-  const fold = foldStream(decider)
-  const from: Loaded<State> = { state: decider.initialState, version: 0, position: Position.start }
+  const fold = Loading.foldStream(decider)
+  const start = Loading.initialOf(decider)
   return {
-    load: (streamId) => Effect.map(fold(streamId, { from }), (loaded) => ({ loaded, from: 0 })),
-    handled: () => Effect.void
+    load: (streamId) => Effect.map(fold(streamId, { start }), (loaded) => ({ loaded, snapshotVersion: 0 })),
+    snapshotIfDue: () => Effect.void
   }
 }
 
@@ -232,7 +230,7 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
   decider: Decider.Decider<State, Command, Event, E, R>,
   options?: (Options | InlineOptions<unknown, unknown>) & Partial<SnapshotOptions<State>>
 ): CommandHandler<State, Command, Event, unknown, unknown, unknown> {
-  const { handled, load: loadStream } = loader(decider, options?.snapshots)
+  const { load: loadStream, snapshotIfDue } = loader(decider, options?.snapshots)
   const encode = Events.encoder(decider.events, decider.streamType)
   const retry = options?.retry ?? defaultRetry
   const inline = options !== undefined && "inline" in options ? options.inline.map(inlineRunner) : []
@@ -261,10 +259,10 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
 
   const attempt = (streamId: string, command: Command) =>
     Effect.gen(function*() {
-      const { from, loaded } = yield* loadStream(streamId)
+      const { loaded, snapshotVersion } = yield* loadStream(streamId)
       const decided = yield* Decider.decide(decider, command, loaded.state)
       if (decided.length === 0) {
-        yield* handled(streamId, loaded, from)
+        yield* snapshotIfDue(streamId, loaded, snapshotVersion)
         return { events: [], ...loaded }
       }
       const newEvents = yield* Effect.forEach(decided, (event) => encode(event))
@@ -280,7 +278,7 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
         version: appended.version,
         position: appended.position
       }
-      yield* handled(streamId, result, from)
+      yield* snapshotIfDue(streamId, result, snapshotVersion)
       return result
     })
 

@@ -18,6 +18,7 @@ import * as internal from "./internal/evolution.js"
 import * as PrepareAppend from "./internal/prepareAppend.js"
 import { toJson } from "./internal/prepareAppend.js"
 import type { Position } from "./Position.js"
+import { messageOf } from "./internal/unknowns.js"
 
 /**
  * An event to append, in its stored form.
@@ -417,4 +418,4 @@ export const upcastIdentity = (step: Upcast): { readonly code?: string; readonly
 
 const formatParseError = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)
 
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+

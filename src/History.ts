@@ -23,7 +23,6 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import type { Loaded, LoadError } from "./CommandHandler.js"
 import type * as Decider from "./Decider.js"
 import type { EventDecodeError } from "./Errors.js"
 import { StreamTypeMismatchError } from "./Errors.js"
@@ -31,7 +30,8 @@ import type { RecordedEvent } from "./Events.js"
 import * as Events from "./Events.js"
 import type { ReadError, ReadStreamOptions } from "./EventStore.js"
 import { EventStore } from "./EventStore.js"
-import { foldStream } from "./internal/loading.js"
+import type { Loaded, LoadError } from "./internal/loading.js"
+import { foldStream, initialOf } from "./internal/loading.js"
 import * as Position from "./Position.js"
 
 /**
@@ -78,16 +78,16 @@ export const stateAt = <State, Event extends { readonly _tag: string }>(
   at: At
 ) => Effect.Effect<Loaded<State>, LoadError | Cause.IllegalArgumentException, EventStore> => {
   const fold = foldStream(decider)
-  const from: Loaded<State> = { state: decider.initialState, version: 0, position: Position.start }
+  const start = initialOf(decider)
   return (streamId, at) => {
     const problem = problemOf(at)
     if (problem !== undefined) return Effect.fail(new Cause.IllegalArgumentException(`History.stateAt: ${problem}`))
     // Version 0 still reads the first event, so that a stream of another type fails as it would
     // at any other version.
-    if (at.version === 0) return fold(streamId, { from, toVersion: 1, stopBefore: () => true })
-    if (at.version !== undefined) return fold(streamId, { from, toVersion: at.version })
+    if (at.version === 0) return fold(streamId, { start, toVersion: 1, stopBefore: () => true })
+    if (at.version !== undefined) return fold(streamId, { start, toVersion: at.version })
     const time = at.time.getTime()
-    return fold(streamId, { from, stopBefore: (recorded) => recorded.timestamp.getTime() > time })
+    return fold(streamId, { start, stopBefore: (recorded) => recorded.timestamp.getTime() > time })
   }
 }
 

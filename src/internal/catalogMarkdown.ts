@@ -3,6 +3,7 @@
  * event type with its fields and its JSON Schema.
  */
 import type { EventCatalog, EventEntry } from "../EventCatalog.js"
+import { isRecord } from "./unknowns.js"
 
 export const render = (catalog: EventCatalog, title: string): string => {
   // GitHub numbers a repeated anchor in the order of the headings, so they are all counted.
@@ -105,9 +106,6 @@ const typeName = (schema: JsonSchema): string => {
   if (Array.isArray(schema.type)) return schema.type.join(" | ")
   return typeof schema.type === "string" ? schema.type : "any"
 }
-
-const isRecord = (value: unknown): value is JsonSchema =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
 
 const isField = (entry: [string, unknown]): entry is [string, JsonSchema] => isRecord(entry[1])
 

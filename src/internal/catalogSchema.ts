@@ -8,6 +8,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import type { OlderVersion } from "../EventCatalog.js"
+import { isRecord } from "./unknowns.js"
 
 /** Why the data of one event type cannot be described. */
 export interface Undescribable {
@@ -163,9 +164,6 @@ const acceptsAnyValue = (schema: unknown): boolean =>
   isRecord(schema) && typeof schema.$id === "string" && anyValue.has(schema.$id)
 
 const anyValue = new Set(["/schemas/unknown", "/schemas/any", "/schemas/void"])
-
-const isRecord = (value: unknown): value is { readonly [key: string]: unknown } =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** The keywords whose values are (maps or lists of) schemas; the others hold plain values. */
 const schemaMaps = new Set(["properties", "patternProperties", "$defs", "definitions"])

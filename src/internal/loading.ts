@@ -14,10 +14,10 @@ import { StreamTypeMismatchError } from "../Errors.js"
 import type { RecordedEvent } from "../Events.js"
 import * as Events from "../Events.js"
 import { EventStore } from "../EventStore.js"
-import type * as Position from "../Position.js"
+import * as Position from "../Position.js"
 
 /** A stream folded through a decider: its state and the version and position it was folded to. */
-export interface Folded<State> {
+export interface Loaded<State> {
   readonly state: State
   /** The number of events folded (`0` for a new stream). */
   readonly version: number
@@ -27,17 +27,25 @@ export interface Folded<State> {
 
 export interface FoldOptions<State> {
   /** Where to start: a state folded up to its version; the events after it are read. */
-  readonly from: Folded<State>
+  readonly start: Loaded<State>
   /** Fold no further than this version. */
   readonly toVersion?: number
   /** Stop before the first event for which this holds (it is not folded). */
   readonly stopBefore?: (recorded: RecordedEvent) => boolean
 }
 
-export type FoldError = StreamTypeMismatchError | EventDecodeError | EventStoreError
+/** What loading a stream can fail with. */
+export type LoadError = StreamTypeMismatchError | EventDecodeError | EventStoreError
+
+/** A stream with no events, as a decider sees it. */
+export const initialOf = <State>(decider: Decider.Decider<State, any, any, any, any>): Loaded<State> => ({
+  state: decider.initialState,
+  version: 0,
+  position: Position.start
+})
 
 interface Progress<State> {
-  readonly loaded: Folded<State>
+  readonly loaded: Loaded<State>
   readonly done: boolean
 }
 
@@ -49,9 +57,9 @@ export const foldStream = <State, Event extends { readonly _tag: string }>(
   decider: Decider.Decider<State, any, Event, any, any>
 ) => {
   const foldChunk = chunkFolder(decider)
-  return (streamId: string, options: FoldOptions<State>): Effect.Effect<Folded<State>, FoldError, EventStore> =>
+  return (streamId: string, options: FoldOptions<State>): Effect.Effect<Loaded<State>, LoadError, EventStore> =>
     Effect.flatMap(EventStore, (store) => {
-      const { from, toVersion, stopBefore } = options
+      const { start: from, toVersion, stopBefore } = options
       const limit = toVersion === undefined ? undefined : Math.max(0, toVersion - from.version)
       if (limit === 0) return Effect.succeed(from)
       const events = store.readStream(streamId, limit === undefined ? { from: from.version + 1 } : { from: from.version + 1, limit })
@@ -77,9 +85,9 @@ export const resumeStream = <State, Event extends { readonly _tag: string }>(
   const foldChunk = chunkFolder(decider)
   return (
     streamId: string,
-    from: Folded<State>,
+    from: Loaded<State>,
     eventId: string
-  ): Effect.Effect<Option.Option<Folded<State>>, FoldError, EventStore> =>
+  ): Effect.Effect<Option.Option<Loaded<State>>, LoadError, EventStore> =>
     Effect.flatMap(EventStore, (store) => {
       let anchored = false
       const resume = (progress: Progress<State>, chunk: Chunk.Chunk<RecordedEvent>) => {

@@ -18,13 +18,13 @@ import * as FiberRef from "effect/FiberRef"
 import * as Either from "effect/Either"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
-import { InvalidAppendError, StreamTypeMismatchError } from "../Errors.js"
+import { InvalidAppendError } from "../Errors.js"
 import type { AppendError } from "../Errors.js"
 import type { AppendRequest, AppendResult, EventStore, ReadStreamOptions, VerifyReport, Violation } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
 import * as Metadata from "../Metadata.js"
 import * as Position from "../Position.js"
-import { concurrencyError, prepareAppends } from "./prepareAppend.js"
+import { prepareAppends, refusal } from "./prepareAppend.js"
 import type { PreparedAppend } from "./prepareAppend.js"
 import * as Retries from "./retries.js"
 import { compareStreamIds } from "./streamOrder.js"
@@ -183,19 +183,10 @@ export const makeWithTransactions: Effect.Effect<WithTransactions> = Effect.map(
       : Effect.succeed(outcome)
   }
 
-  /** Why the appends cannot all be stored now (a type mismatch, a version conflict), if they cannot. */
-  const refusalOf = (appends: ReadonlyArray<PreparedAppend>) => {
-    for (const append of appends) {
-      const stream = streams.get(append.streamId)
-      if (stream !== undefined && stream.type !== append.streamType) {
-        return new StreamTypeMismatchError({
-          streamId: append.streamId,
-          expectedType: append.streamType,
-          actualType: stream.type
-        })
-      }
-    }
-    return concurrencyError(appends, (append) => streams.get(append.streamId)?.events.length ?? 0)
+  /** A stream as stored now, if it has events. */
+  const found = (streamId: string) => {
+    const stream = streams.get(streamId)
+    return stream === undefined ? undefined : { type: stream.type, version: stream.events.length }
   }
 
   /** Stores checked appends at one new position. */
@@ -247,8 +238,8 @@ export const makeWithTransactions: Effect.Effect<WithTransactions> = Effect.map(
           if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
           const retried = asRetry(prepared.right)
           if (retried !== undefined) return retried
-          const refusal = refusalOf(prepared.right)
-          if (refusal !== undefined) return Effect.fail(refusal)
+          const refused = refusal(prepared.right, found)
+          if (refused !== undefined) return Effect.fail(refused)
           const results = write(prepared.right, now)
           // A transaction's appends wake readers when it commits.
           const wrote = !inside && results.some((result) => result.events.length > 0)

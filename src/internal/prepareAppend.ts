@@ -3,7 +3,7 @@
  * input with the same errors before touching storage.
  */
 import * as Either from "effect/Either"
-import { ConcurrencyError, InvalidAppendError } from "../Errors.js"
+import { ConcurrencyError, InvalidAppendError, StreamTypeMismatchError } from "../Errors.js"
 import type { AppendRequest } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import type { EventMetadata } from "../Metadata.js"
@@ -198,6 +198,34 @@ const isJson = (root: unknown): boolean => {
 const isPlainObject = (value: object): boolean => {
   const prototype = Object.getPrototypeOf(value)
   return prototype === Object.prototype || prototype === null
+}
+
+/** A stream as an append found it. */
+export interface FoundStream {
+  readonly type: string
+  readonly version: number
+}
+
+/**
+ * Why appends cannot all be stored on their streams as `found` gives them (`undefined` for a
+ * stream with no events): a stream of another type first, then every expectation that fails;
+ * `undefined` when they can. Every backend explains a refusal by these rules.
+ */
+export const refusal = (
+  appends: ReadonlyArray<PreparedAppend>,
+  found: (streamId: string) => FoundStream | undefined
+): ConcurrencyError | StreamTypeMismatchError | undefined => {
+  for (const append of appends) {
+    const stream = found(append.streamId)
+    if (stream !== undefined && stream.type !== append.streamType) {
+      return new StreamTypeMismatchError({
+        streamId: append.streamId,
+        expectedType: append.streamType,
+        actualType: stream.type
+      })
+    }
+  }
+  return concurrencyError(appends, (append) => found(append.streamId)?.version ?? 0)
 }
 
 /**

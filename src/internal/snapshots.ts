@@ -15,8 +15,8 @@ import * as Position from "../Position.js"
 import type { Snapshots } from "../Snapshot.js"
 import type { StoredSnapshot } from "../SnapshotStore.js"
 import { SnapshotStore } from "../SnapshotStore.js"
-import type { Folded, FoldError } from "./loading.js"
-import { foldStream, resumeStream } from "./loading.js"
+import type { Loaded, LoadError } from "./loading.js"
+import { foldStream, initialOf, resumeStream } from "./loading.js"
 import * as TransactionProbe from "./transactionProbe.js"
 
 /**
@@ -118,9 +118,9 @@ const backgroundTimeout = "1 minute"
 
 /** A load through snapshots: the stream folded, and the version of the snapshot it started from. */
 export interface Load<State> {
-  readonly loaded: Folded<State>
+  readonly loaded: Loaded<State>
   /** The version of the snapshot the load started from; `0` when it folded the whole stream. */
-  readonly from: number
+  readonly snapshotVersion: number
 }
 
 export const make = <State, Event extends { readonly _tag: string }>(
@@ -134,11 +134,11 @@ export const make = <State, Event extends { readonly _tag: string }>(
   const encode = Schema.encode(codec)
   const { policy } = snapshots
   const schemaId = identity(decider, snapshots)
-  const initial: Folded<State> = { state: decider.initialState, version: 0, position: Position.start }
+  const initial = initialOf(decider)
 
   /** A snapshot's state and version, and the id of the event at its version. */
   interface Usable {
-    readonly folded: Folded<State>
+    readonly folded: Loaded<State>
     readonly eventId: string
   }
 
@@ -198,7 +198,7 @@ export const make = <State, Event extends { readonly _tag: string }>(
    * Snapshots a folded state, with the id of the event at its version, read afresh: if the
    * stream no longer holds the event the state was folded to, nothing is written.
    */
-  const write = (store: SnapshotStore, streamId: string, folded: Folded<State>) =>
+  const write = (store: SnapshotStore, streamId: string, folded: Loaded<State>) =>
     outsideTransactions(
       store,
       streamId,
@@ -235,31 +235,34 @@ export const make = <State, Event extends { readonly _tag: string }>(
     })
 
   /** Folds a stream from its latest usable snapshot, or from its start. */
-  const load = (streamId: string): Effect.Effect<Load<State>, FoldError, EventStore | SnapshotStore> =>
+  const load = (streamId: string): Effect.Effect<Load<State>, LoadError, EventStore | SnapshotStore> =>
     Effect.gen(function*() {
       const store = yield* SnapshotStore
       const snapshot = yield* latest(store, streamId)
       const resumed = Option.isSome(snapshot) ? yield* resume(store, streamId, snapshot.value) : Option.none()
       const result: Load<State> = Option.isSome(resumed) && Option.isSome(snapshot)
-        ? { loaded: resumed.value, from: snapshot.value.folded.version }
-        : { loaded: yield* fold(streamId, { from: initial }), from: 0 }
-      if (policy._tag === "WhenLoadReads" && result.loaded.version - result.from >= policy.events) {
+        ? { loaded: resumed.value, snapshotVersion: snapshot.value.folded.version }
+        : { loaded: yield* fold(streamId, { start: initial }), snapshotVersion: 0 }
+      if (policy._tag === "WhenLoadReads" && result.loaded.version - result.snapshotVersion >= policy.events) {
         yield* write(store, streamId, result.loaded)
       }
       return result
     })
 
-  /** After a command: snapshots the new state if the policy asks for it. */
-  const handled = (
+  /**
+   * After a command: snapshots the new state if the policy asks for it (`snapshotVersion`: the
+   * version of the snapshot its load started from).
+   */
+  const snapshotIfDue = (
     streamId: string,
-    folded: Folded<State>,
-    from: number
+    folded: Loaded<State>,
+    snapshotVersion: number
   ): Effect.Effect<void, never, EventStore | SnapshotStore> =>
-    policy._tag === "EveryEvents" && folded.version - from >= policy.events
+    policy._tag === "EveryEvents" && folded.version - snapshotVersion >= policy.events
       ? Effect.flatMap(SnapshotStore, (store) => write(store, streamId, folded))
       : Effect.void
 
-  return { load, handled }
+  return { load, snapshotIfDue }
 }
 
 /** The event at a version of a stream, if the stream has reached it. */

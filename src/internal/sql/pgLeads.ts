@@ -15,6 +15,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type { EventStoreError } from "../../Errors.js"
+import { heartbeat as heartbeatOf } from "./pgSession.js"
 import { storeError } from "./shared.js"
 
 /** A database session to hold locks on. */
@@ -66,12 +67,7 @@ export const make = (options: Options) =>
         Effect.ignore(Effect.timeout(options.terminate(opened.pid), heartbeat)),
         Effect.zipRight(Deferred.succeed(lost, undefined), Scope.close(scope, Exit.void))
       )
-      const unanswered = Effect.forever(
-        Effect.zipRight(
-          Effect.sleep(heartbeat),
-          Effect.timeoutFail(opened.query("SELECT 1", []), { duration: heartbeat, onTimeout: () => "no answer" })
-        )
-      )
+      const unanswered = heartbeatOf((text) => opened.query(text, []), heartbeat)
       yield* Effect.forkIn(Effect.zipRight(Effect.raceFirst(opened.ended, Effect.ignore(unanswered)), end), outer)
       current = { session: opened, lost }
       return current

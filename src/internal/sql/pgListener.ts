@@ -35,13 +35,7 @@ export const make = (options: Options): Listener => (tables, wakeups) =>
       const { client, ended } = yield* PgSession.connect(options.url, options.applicationName, wake)
       yield* query(client, `LISTEN ${client.escapeIdentifier(tables.channel)}`)
       wake()
-      const checked = Effect.forever(
-        Effect.zipRight(
-          Effect.sleep(heartbeat),
-          Effect.timeoutFail(query(client, "SELECT 1"), { duration: heartbeat, onTimeout: () => "no answer" })
-        )
-      )
-      yield* Effect.raceFirst(ended, checked)
+      yield* Effect.raceFirst(ended, PgSession.heartbeat((text) => query(client, text), heartbeat))
     }))
 
     /**

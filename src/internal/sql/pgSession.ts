@@ -3,6 +3,7 @@
  * keepalive, whose end (an error, the server closing it) is an Effect to wait on.
  */
 import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
@@ -14,6 +15,21 @@ export interface Session {
   /** Completes when the connection errs or ends. */
   readonly ended: Effect.Effect<void>
 }
+
+/**
+ * Fails when a session stops answering: it is asked `SELECT 1` every `interval`, and given as
+ * long to answer. A dead network path raises no error by itself.
+ */
+export const heartbeat = (
+  ask: (query: string) => Effect.Effect<unknown, unknown>,
+  interval: Duration.Duration
+): Effect.Effect<never, unknown> =>
+  Effect.forever(
+    Effect.zipRight(
+      Effect.sleep(interval),
+      Effect.timeoutFail(ask("SELECT 1"), { duration: interval, onTimeout: () => "no answer" })
+    )
+  )
 
 /** A connected client, closed with the scope; `onNotification` hears its notifications. */
 export const connect = (

@@ -9,6 +9,7 @@ import type { EventMetadata } from "../../Metadata.js"
 import * as Position from "../../Position.js"
 import type { DeadLetter } from "../../ProjectionStore.js"
 import type { StreamPage } from "./dialect.js"
+import { messageOf } from "../unknowns.js"
 
 /**
  * An event row joined with its stream's row (`type` and `stream_version` are null when the
@@ -79,7 +80,6 @@ export const toRecorded = (row: EventRow): Either.Either<RecordedEvent, EventDec
 const undecodable = (row: EventRow, reason: string) =>
   Either.left(new EventDecodeError({ streamId: row.entity_id, version: Number(row.ordinal), eventType: row.name, reason }))
 
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /** Rows read as events: those up to the first row that cannot be read, and why that one cannot. */
 export interface ReadRows {

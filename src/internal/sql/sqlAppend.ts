@@ -10,12 +10,12 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type { AppendError } from "../../Errors.js"
-import { ConcurrencyError, InvalidAppendError, StreamTypeMismatchError, TransactionConflictError } from "../../Errors.js"
+import { InvalidAppendError, TransactionConflictError } from "../../Errors.js"
 import type { AppendRequest, AppendResult } from "../../EventStore.js"
 import type { RecordedEvent } from "../../Events.js"
 import * as Metadata from "../../Metadata.js"
 import type { PreparedAppend } from "../prepareAppend.js"
-import { concurrencyError, prepareAppends } from "../prepareAppend.js"
+import { prepareAppends, refusal } from "../prepareAppend.js"
 import * as Retries from "../retries.js"
 import type * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, Seen, StreamState } from "./dialect.js"
@@ -55,24 +55,9 @@ const asRetry = (dialect: Dialect, appends: ReadonlyArray<PreparedAppend>) =>
     )
   })
 
-/** Why an append that stored nothing failed, read from what the store holds now. */
-const explain = (
-  appends: ReadonlyArray<PreparedAppend>,
-  states: ReadonlyArray<StreamState>
-): ConcurrencyError | StreamTypeMismatchError | undefined => {
-  const stateOf = (append: PreparedAppend) => states.find((state) => state.id === append.streamId)
-  for (const append of appends) {
-    const state = stateOf(append)
-    if (state !== undefined && state.type !== append.streamType) {
-      return new StreamTypeMismatchError({
-        streamId: append.streamId,
-        expectedType: append.streamType,
-        actualType: state.type
-      })
-    }
-  }
-  return concurrencyError(appends, (append) => stateOf(append)?.version ?? 0)
-}
+/** Why an append that stored nothing failed, from the states of its streams. */
+const explain = (appends: ReadonlyArray<PreparedAppend>, states: ReadonlyArray<StreamState>) =>
+  refusal(appends, (streamId) => states.find((state) => state.id === streamId))
 
 const attempt = (
   dialect: Dialect,
