@@ -20,7 +20,7 @@ import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { CheckpointConflictError, EventStoreError } from "./Errors.js"
 import type { RecordedEvent } from "./Events.js"
-import * as Memory from "./internal/memoryProjectionStore.js"
+import * as Memory from "./internal/memory/projectionStore.js"
 import type { Position } from "./Position.js"
 
 /**

@@ -21,7 +21,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type { EventStoreError } from "./Errors.js"
-import * as Memory from "./internal/memorySnapshotStore.js"
+import * as Memory from "./internal/memory/snapshotStore.js"
 
 /**
  * A snapshot to store.

@@ -43,7 +43,7 @@ describe("package", () => {
           loaded[specifier] = Object.keys(await import(specifier)).sort()
         }
         let internal
-        try { await import("${manifest.name}/internal/memoryEventStore") } catch (error) { internal = error.code }
+        try { await import("${manifest.name}/internal/memory/eventStore") } catch (error) { internal = error.code }
         console.log(JSON.stringify({ loaded, internal }))
       `
       const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: packageDir })

@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { SnapshotStore, StoredSnapshot } from "../SnapshotStore.js"
+import type { SnapshotStore, StoredSnapshot } from "../../SnapshotStore.js"
 
 export const make: Effect.Effect<SnapshotStore> = Effect.sync(() => {
   const streams = new Map<string, Array<StoredSnapshot>>()

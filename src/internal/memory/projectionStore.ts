@@ -7,10 +7,10 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
-import { CheckpointConflictError } from "../Errors.js"
-import * as Position from "../Position.js"
-import type { DeadLetter, ProjectionStore } from "../ProjectionStore.js"
-import { leadInProcess } from "./leadInProcess.js"
+import { CheckpointConflictError } from "../../Errors.js"
+import * as Position from "../../Position.js"
+import type { DeadLetter, ProjectionStore } from "../../ProjectionStore.js"
+import { leadInProcess } from "../leadInProcess.js"
 
 export interface Options {
   /**
