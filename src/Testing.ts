@@ -75,15 +75,8 @@ export interface DeciderSpecification<State, Command, Event extends { readonly _
   readonly givenStored: (events: ReadonlyArray<Events.NewEvent>) => Given<State, Command, Event, E, R>
 }
 
-/**
- * Starts a given / when / then specification of a decider.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const decider = <State, Command, Event extends { readonly _tag: string }, E, R>(
-  self: Decider.Decider<State, Command, Event, E, R>
-): DeciderSpecification<State, Command, Event, E, R> => {
+/** A decider's events in their stored forms: as a store would keep them, and load them back. */
+const storedForms = <Event extends { readonly _tag: string }>(self: Decider.Decider<any, any, Event, any, any>) => {
   const encode = Events.encoder(self.events, self.streamType)
   const decode = Events.decoder(self.events)
   /** An event in its stored form, as the store would keep it. */
@@ -93,12 +86,6 @@ export const decider = <State, Command, Event extends { readonly _tag: string },
         throw new AssertionError({ message: `One of the ${which} events cannot be stored: ${error.message}` })
       },
       onRight: (encoded) => ({ ...encoded, data: JSON.parse(JSON.stringify(encoded.data)) as unknown })
-    })
-  /** Events in their stored form, as decided events are compared: type and JSON data. */
-  const stored = (events: ReadonlyArray<Event>, which: string) =>
-    events.map((event) => {
-      const { data, type } = encoded(event, which)
-      return { type, data }
     })
   /** Events in their stored form as loading them from a store gives them back: decoded. */
   const loaded = (events: ReadonlyArray<Events.NewEvent>, which: string): ReadonlyArray<Event> =>
@@ -130,69 +117,101 @@ export const decider = <State, Command, Event extends { readonly _tag: string },
         }
       )
     })
-  /** Events as loading them from a store gives them back: stored, then decoded. */
-  const reloaded = (events: ReadonlyArray<Event>, which: string): ReadonlyArray<Event> =>
-    loaded(events.map((event) => encoded(event, which)), which)
-
-  const specification = (history: () => ReadonlyArray<Event>): Given<State, Command, Event, E, R> => ({
-    when: (command) => {
-      const given = Effect.sync(() => Decider.fold(self, history()))
-      const decided = Effect.flatMap(given, (state) => Effect.either(Decider.decide(self, command, state)))
-      const succeeded = (what: string) =>
-        Effect.flatMap(decided, (outcome) =>
-          Either.isRight(outcome)
-            ? Effect.succeed(outcome.right)
-            : Effect.die(
-              new AssertionError({
-                message: `Expected ${what}, but the command failed with ${describe(outcome.left)}`,
-                actual: outcome.left
-              })
-            ))
-      return {
-        thenEvents: (expected) =>
-          Effect.flatMap(succeeded("events"), (events) =>
-            Effect.sync(() =>
-              deepStrictEqual(
-                stored(events, "decided"),
-                stored(expected, "expected"),
-                "The command decided other events than expected"
-              )
-            )),
-        thenState: (expected) =>
-          Effect.flatMap(Effect.zip(given, succeeded("a state")), ([state, events]) =>
-            Effect.sync(() =>
-              deepStrictEqual(
-                Decider.fold(self, reloaded(events, "decided"), state),
-                expected,
-                "The state after the command is not the expected state"
-              )
-            )),
-        thenFails: (expected) =>
-          Effect.flatMap(decided, (outcome) =>
-            Effect.sync(() => {
-              if (Either.isRight(outcome)) {
-                throw new AssertionError({
-                  message: `Expected the command to fail, but it decided ${
-                    outcome.right.length === 0 ? "no events" : JSON.stringify(stored(outcome.right, "decided"))
-                  }`
-                })
-              }
-              const error = outcome.left
-              if (typeof expected === "function") {
-                if ((expected as (error: E) => boolean | void)(error) === false) {
-                  throw new AssertionError({ message: `The command failed with an unexpected error: ${describe(error)}` })
-                }
-              } else if (!Equal.equals(error, expected)) {
-                deepStrictEqual(fields(error), fields(expected), "The command failed with another error than expected")
-              }
-            }))
-      }
-    }
-  })
-
   return {
-    given: (events) => specification(() => reloaded(events, "given")),
-    givenStored: (events) => specification(() => loaded(events, "given"))
+    /** Events in their stored form, as decided events are compared: type and JSON data. */
+    stored: (events: ReadonlyArray<Event>, which: string) =>
+      events.map((event) => {
+        const { data, type } = encoded(event, which)
+        return { type, data }
+      }),
+    loaded,
+    /** Events as loading them from a store gives them back: stored, then decoded. */
+    reloaded: (events: ReadonlyArray<Event>, which: string): ReadonlyArray<Event> =>
+      loaded(events.map((event) => encoded(event, which)), which)
+  }
+}
+
+type StoredForms<Event extends { readonly _tag: string }> = ReturnType<typeof storedForms<Event>>
+
+/** Checks that a command failed as expected: with an equal error, or one the predicate accepts. */
+const checkFailure = <Event extends { readonly _tag: string }, E>(
+  outcome: Either.Either<ReadonlyArray<Event>, E>,
+  expected: E | ((error: E) => boolean | void),
+  forms: StoredForms<Event>
+) => {
+  if (Either.isRight(outcome)) {
+    throw new AssertionError({
+      message: `Expected the command to fail, but it decided ${
+        outcome.right.length === 0 ? "no events" : JSON.stringify(forms.stored(outcome.right, "decided"))
+      }`
+    })
+  }
+  const error = outcome.left
+  if (typeof expected === "function") {
+    if ((expected as (error: E) => boolean | void)(error) === false) {
+      throw new AssertionError({ message: `The command failed with an unexpected error: ${describe(error)}` })
+    }
+  } else if (!Equal.equals(error, expected)) {
+    deepStrictEqual(fields(error), fields(expected), "The command failed with another error than expected")
+  }
+}
+
+/** The specification of a decider given a history: when a command, then what it decided. */
+const specification = <State, Command, Event extends { readonly _tag: string }, E, R>(
+  self: Decider.Decider<State, Command, Event, E, R>,
+  forms: StoredForms<Event>,
+  history: () => ReadonlyArray<Event>
+): Given<State, Command, Event, E, R> => ({
+  when: (command) => {
+    const given = Effect.sync(() => Decider.fold(self, history()))
+    const decided = Effect.flatMap(given, (state) => Effect.either(Decider.decide(self, command, state)))
+    const succeeded = (what: string) =>
+      Effect.flatMap(decided, (outcome) =>
+        Either.isRight(outcome)
+          ? Effect.succeed(outcome.right)
+          : Effect.die(
+            new AssertionError({
+              message: `Expected ${what}, but the command failed with ${describe(outcome.left)}`,
+              actual: outcome.left
+            })
+          ))
+    return {
+      thenEvents: (expected) =>
+        Effect.flatMap(succeeded("events"), (events) =>
+          Effect.sync(() =>
+            deepStrictEqual(
+              forms.stored(events, "decided"),
+              forms.stored(expected, "expected"),
+              "The command decided other events than expected"
+            )
+          )),
+      thenState: (expected) =>
+        Effect.flatMap(Effect.zip(given, succeeded("a state")), ([state, events]) =>
+          Effect.sync(() =>
+            deepStrictEqual(
+              Decider.fold(self, forms.reloaded(events, "decided"), state),
+              expected,
+              "The state after the command is not the expected state"
+            )
+          )),
+      thenFails: (expected) => Effect.flatMap(decided, (outcome) => Effect.sync(() => checkFailure(outcome, expected, forms)))
+    }
+  }
+})
+
+/**
+ * Starts a given / when / then specification of a decider.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const decider = <State, Command, Event extends { readonly _tag: string }, E, R>(
+  self: Decider.Decider<State, Command, Event, E, R>
+): DeciderSpecification<State, Command, Event, E, R> => {
+  const forms = storedForms(self)
+  return {
+    given: (events) => specification(self, forms, () => forms.reloaded(events, "given")),
+    givenStored: (events) => specification(self, forms, () => forms.loaded(events, "given"))
   }
 }
 

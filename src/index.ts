@@ -3,7 +3,8 @@
  *
  * The root holds the core, which needs only `effect`. The SQL backends are imported from their
  * own paths (`effect-eventsourcing/SqlEventStore`, `/SqliteEventStore`, `/PgEventStore`), so an
- * application installs only the database drivers it uses.
+ * application installs only the database drivers it uses; so is the test kit
+ * (`effect-eventsourcing/Testing`), which needs Node's `assert`.
  *
  * @since 0.1.0
  */
@@ -50,5 +51,3 @@ export * as Snapshot from "./Snapshot.js"
 /** @since 0.1.0 */
 export * as SnapshotStore from "./SnapshotStore.js"
 
-/** @since 0.1.0 */
-export * as Testing from "./Testing.js"

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { AssertionError } from "node:assert"
 import { Cause, Data, Effect, Exit, Option, Schema } from "effect"
-import { Decider, Events, Testing } from "effect-eventsourcing"
+import { Decider, Events } from "effect-eventsourcing"
+import * as Testing from "effect-eventsourcing/Testing"
 
 const Switched = Schema.TaggedStruct("Switched", { on: Schema.Boolean })
 class AlreadyOn extends Data.TaggedError("AlreadyOn")<{ readonly since: number }> {}

@@ -52,10 +52,10 @@ describe("package", () => {
         readonly internal: string
       }
       expect(internal).toBe("ERR_PACKAGE_PATH_NOT_EXPORTED")
-      // The root is the core: the SQL backends, which need optional peer dependencies, are
-      // imported from their own paths.
-      const backends = ["PgEventStore", "SqlEventStore", "SqliteEventStore"]
-      expect(loaded[manifest.name]).toEqual(publicModules.filter((module) => !backends.includes(module)).sort())
+      // The root is the core: the SQL backends, which need optional peer dependencies, and the
+      // test kit, which needs node:assert, are imported from their own paths.
+      const ownPaths = ["PgEventStore", "SqlEventStore", "SqliteEventStore", "Testing"]
+      expect(loaded[manifest.name]).toEqual(publicModules.filter((module) => !ownPaths.includes(module)).sort())
       expect(loaded[`${manifest.name}/SqliteEventStore`]).toContain("layer")
       expect(loaded[`${manifest.name}/EventStore`]).toContain("layerMemory")
       expect(loaded[`${manifest.name}/CommandHandler`]).toContain("make")

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { EventStore, Projection, Testing } from "effect-eventsourcing"
+import { EventStore, Projection } from "effect-eventsourcing"
+import * as Testing from "effect-eventsourcing/Testing"
 import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
 import * as Cart from "../../examples/shopping-cart/Cart.js"
 import * as CartsReadModel from "../../examples/shopping-cart/CartsReadModel.js"

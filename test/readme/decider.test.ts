@@ -1,5 +1,5 @@
 import { it } from "@effect/vitest"
-import { Testing } from "effect-eventsourcing"
+import * as Testing from "effect-eventsourcing/Testing"
 import * as Cart from "../../examples/shopping-cart/Cart.js"
 
 const cart = Testing.decider(Cart.decider)
