@@ -1,10 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Fiber, Stream, TestClock } from "effect"
 import { EventStore, ExpectedVersion, ProjectionStore } from "effect-eventsourcing"
-import { eventStoreContract } from "./contract/eventStoreContract.js"
 
-eventStoreContract("memory", EventStore.layerMemory)
-
+// The contracts run on this store in contracts/memory.test.ts; these cases are its own.
 describe("EventStore.layerMemory", () => {
   it.effect("stamps events with the Clock, so TestClock controls timestamps", () =>
     Effect.gen(function*() {

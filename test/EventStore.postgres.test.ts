@@ -2,12 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
 import { EventStore } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
-import { eventStoreContract } from "./contract/eventStoreContract.js"
-import { databaseUrl, isolatedLayer, isolatedSchema, rawConnection, skipPostgres } from "./support/postgres.js"
+import { databaseUrl, isolatedSchema, rawConnection, skipPostgres } from "./support/postgres.js"
 
+// The contracts run on this store in contracts/postgres.test.ts; these cases are its own.
 describe.skipIf(skipPostgres)("PostgreSQL", () => {
-  eventStoreContract("PostgreSQL", isolatedLayer(isolatedSchema("contract")))
-
   it.live("reads DATABASE_URL and DATABASE_POOL_SIZE from the environment", () =>
     Effect.gen(function*() {
       const schema = isolatedSchema("config")

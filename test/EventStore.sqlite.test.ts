@@ -4,11 +4,9 @@ import { Config, ConfigProvider, Effect } from "effect"
 import { EventStore, ExpectedVersion } from "effect-eventsourcing"
 import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
 import { existsSync } from "node:fs"
-import { eventStoreContract } from "./contract/eventStoreContract.js"
 import { temporaryDatabase } from "./support/sqlite.js"
 
-eventStoreContract("SQLite", SqliteEventStore.layer({ filename: temporaryDatabase() }))
-
+// The contracts run on this store in contracts/sqlite.test.ts; these cases are its own.
 describe("SqliteEventStore", () => {
   it.live("uses the table names it is given", () =>
     Effect.gen(function*() {

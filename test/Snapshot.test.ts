@@ -1,49 +1,8 @@
-import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Option, Schema } from "effect"
-import { EventStore, Snapshot, SnapshotStore } from "effect-eventsourcing"
-import { snapshotContract } from "./contract/snapshotContract.js"
-import { postgresBackend, sqliteBackend } from "./support/backends.js"
+import { Cause, Schema } from "effect"
+import { Snapshot } from "effect-eventsourcing"
 
-/** Rewrites the state of each of a stream's snapshots through the store, newest first. */
-const corruptInMemory = (streamId: string, state: string, maxVersion = Number.MAX_SAFE_INTEGER): Effect.Effect<
-  void,
-  unknown,
-  SnapshotStore.SnapshotStore
-> =>
-  Effect.flatMap(SnapshotStore.SnapshotStore, (store) =>
-    Effect.flatMap(store.read(streamId, { maxVersion }), (snapshot) =>
-      Option.match(snapshot, {
-        onNone: () => Effect.void,
-        onSome: (found) =>
-          Effect.zipRight(store.write({ ...found, state }), corruptInMemory(streamId, state, found.version - 1))
-      })))
-
-snapshotContract("memory", EventStore.layerMemory, { corrupt: (streamId, state) => corruptInMemory(streamId, state) })
-
-for (const backend of [sqliteBackend(), postgresBackend("snapshots")]) {
-  describe.skipIf(backend.skip)(backend.name, () => {
-    snapshotContract(backend.name, backend.layer, {
-      corrupt: (streamId, state) =>
-        Effect.promise(() =>
-          backend.query(
-            `UPDATE ${backend.table("snapshots")} SET state = ${backend.placeholder(1)} WHERE stream_id = ${
-              backend.placeholder(2)
-            }`,
-            [state, streamId]
-          )
-        ),
-      deleteStream: (streamId) =>
-        Effect.promise(async () => {
-          const p = backend.placeholder
-          await backend.query(`DELETE FROM ${backend.table("events")} WHERE entity_id = ${p(1)}`, [streamId])
-          await backend.query(`DELETE FROM ${backend.table("entities")} WHERE id = ${p(1)}`, [streamId])
-        }),
-      inTransaction: (effect) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))
-    })
-  })
-}
-
+// The snapshot contract runs on every backend in contracts/; these cases need no store.
 describe("Snapshot", () => {
   const State = () => Schema.Struct({ total: Schema.Int, items: Schema.Array(Schema.Struct({ sku: Schema.String })) })
 

@@ -20,6 +20,8 @@ export interface Backend {
   >
   /** A table of this test file (a protocol table, or one the test makes) as SQL must name it. */
   readonly table: (name: string) => string
+  /** The same table as the library's `tables` option and `sql(...)` take it: unquoted, schema-qualified on PostgreSQL. */
+  readonly tableName: (name: string) => string
   /** Runs plain SQL on a connection of its own, outside the library. */
   readonly query: (text: string, values?: ReadonlyArray<unknown>) => Promise<ReadonlyArray<Record<string, unknown>>>
   /** The placeholder of the n-th (1-based) parameter; each placeholder takes a value of its own. */
@@ -33,6 +35,7 @@ export const sqliteBackend = (): Backend => {
     skip: false,
     layer: SqliteEventStore.layer({ filename }),
     table: (name) => name,
+    tableName: (name) => name,
     query: async (text, values = []) => {
       const database = new Database(filename)
       try {
@@ -53,6 +56,7 @@ export const postgresBackend = (label: string): Backend => {
     skip: skipPostgres,
     layer: isolatedLayer(schema),
     table: (name) => `"${schema}"."${name}"`,
+    tableName: (name) => `${schema}.${name}`,
     query: async (text, values = []) => {
       const client = await rawConnection()
       try {

@@ -1,7 +1,13 @@
+/**
+ * PostgreSQL's own projection cases: a runner that recovers when the server ends all its
+ * connections, and more runners than the pool has connections. (The projection contract runs on
+ * PostgreSQL in contracts/postgres.test.ts.)
+ */
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schema } from "effect"
 import { EventStore, ExpectedVersion, Position, Projection } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
+import { ReadModel, sqlReadModel } from "../contracts/readModel.js"
 import { live } from "../support/live.js"
 import {
   databaseUrl,
@@ -11,15 +17,6 @@ import {
   skipPostgres,
   tablesIn
 } from "../support/postgres.js"
-import { projectionContract, ReadModel, sqlReadModel } from "./projectionContract.js"
-
-const schema = isolatedSchema("projections")
-
-describe.skipIf(skipPostgres)("PostgreSQL", () => {
-  projectionContract("PostgreSQL", sqlReadModel(`${schema}.totals`).pipe(Layer.provideMerge(isolatedLayer(schema))), {
-    transactional: true
-  })
-})
 
 describe.skipIf(skipPostgres)("PostgreSQL projection runner", () => {
   const recoverySchema = isolatedSchema("projection_recovery")
