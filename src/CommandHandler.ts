@@ -205,35 +205,64 @@ export function load<State, Event extends { readonly _tag: string }>(
 }
 
 /**
+ * The options of {@link make}: what the handler needs follows from them (the `SnapshotStore` to
+ * load with `snapshots`; the `ProjectionStore` and what the projections need with `inline`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions<State> extends Options {
+  readonly snapshots?: Snapshot.Snapshots<State> | undefined
+  readonly inline?: ReadonlyArray<Projection.Projection<any, any, any>> | undefined
+}
+
+/**
+ * What loading needs besides the `EventStore`, for a handler made with options `O`.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type LoadRequirements<O> = O extends { readonly snapshots: Snapshot.Snapshots<any> } ? SnapshotStore : never
+
+/**
+ * The errors of the inline projections of a handler made with options `O`.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type InlineError<O> = O extends { readonly inline: ReadonlyArray<Projection.Projection<any, infer IE, any>> } ? IE
+  : never
+
+/**
+ * What the inline projections of a handler made with options `O` need.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type InlineRequirements<O> = O extends
+  { readonly inline: ReadonlyArray<Projection.Projection<any, any, infer IR>> } ? IR | ProjectionStore : never
+
+/**
  * Builds the command handler of a decider.
  *
  * @since 0.1.0
  * @category constructors
  */
-export function make<State, Command, Event extends { readonly _tag: string }, E, R, IE, IR>(
+export const make = <
+  State,
+  Command,
+  Event extends { readonly _tag: string },
+  E,
+  R,
+  const O extends MakeOptions<State> = {}
+>(
   decider: Decider.Decider<State, Command, Event, E, R>,
-  options: InlineOptions<IE, IR> & SnapshotOptions<State>
-): CommandHandler<State, Command, Event, E | IE, R | IR | ProjectionStore, SnapshotStore>
-export function make<State, Command, Event extends { readonly _tag: string }, E, R>(
-  decider: Decider.Decider<State, Command, Event, E, R>,
-  options: Options & SnapshotOptions<State>
-): CommandHandler<State, Command, Event, E, R, SnapshotStore>
-export function make<State, Command, Event extends { readonly _tag: string }, E, R, IE, IR>(
-  decider: Decider.Decider<State, Command, Event, E, R>,
-  options: InlineOptions<IE, IR>
-): CommandHandler<State, Command, Event, E | IE, R | IR | ProjectionStore>
-export function make<State, Command, Event extends { readonly _tag: string }, E, R>(
-  decider: Decider.Decider<State, Command, Event, E, R>,
-  options?: Options
-): CommandHandler<State, Command, Event, E, R>
-export function make<State, Command, Event extends { readonly _tag: string }, E, R>(
-  decider: Decider.Decider<State, Command, Event, E, R>,
-  options?: (Options | InlineOptions<unknown, unknown>) & Partial<SnapshotOptions<State>>
-): CommandHandler<State, Command, Event, unknown, unknown, unknown> {
+  options?: O
+): CommandHandler<State, Command, Event, E | InlineError<O>, R | InlineRequirements<O>, LoadRequirements<O>> => {
   const { load: loadStream, snapshotIfDue } = loader(decider, options?.snapshots)
   const encode = Events.encoder(decider.events, decider.streamType)
   const retry = options?.retry ?? defaultRetry
-  const inline = options !== undefined && "inline" in options ? options.inline.map(inlineRunner) : []
+  const inline = (options?.inline ?? []).map(inlineRunner)
 
   /** Appends the new events, with the inline projections in the same transaction. */
   const appendWithInline = (request: AppendRequest) =>
@@ -252,7 +281,7 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
    * With inline projections the handler owns the transaction: one that lost its place in the
    * global order to a concurrent append (TransactionConflictError) is tried again as a new one.
    */
-  const owned = <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) =>
+  const retryingTransactionConflicts = <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) =>
     inline.length === 0
       ? effect
       : Effect.retry(effect, { times: 3, while: (error) => error instanceof TransactionConflictError })
@@ -285,10 +314,10 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
   const queued = options?.queuePerStream === false ? undefined : streamQueues()
 
   const handle = retry === false
-    ? (streamId: string, command: Command) => owned(attempt(streamId, command))
+    ? (streamId: string, command: Command) => retryingTransactionConflicts(attempt(streamId, command))
     : (streamId: string, command: Command) =>
       // Only a lost race is retried: every other failure leaves the retry loop as a value.
-      owned(attempt(streamId, command)).pipe(
+      retryingTransactionConflicts(attempt(streamId, command)).pipe(
         Effect.map(Either.right),
         Effect.catchAll((error) =>
           error instanceof ConcurrencyError ? Effect.fail(error) : Effect.succeed(Either.left(error))
@@ -297,11 +326,20 @@ export function make<State, Command, Event extends { readonly _tag: string }, E,
         Effect.flatMap((outcome) => outcome)
       )
 
-  return {
+  const handler: CommandHandler<State, Command, Event, unknown, unknown, unknown> = {
     decider,
     load: (streamId) => Effect.map(loadStream(streamId), ({ loaded }) => loaded),
     handle: queued === undefined ? handle : (streamId, command) => queued(streamId, handle(streamId, command))
   }
+  // What it needs follows from the options, which only the signature can tell apart.
+  return handler as unknown as CommandHandler<
+    State,
+    Command,
+    Event,
+    E | InlineError<O>,
+    R | InlineRequirements<O>,
+    LoadRequirements<O>
+  >
 }
 
 /**

@@ -286,7 +286,7 @@ const sameAppend = (a: EventRow, b: EventRow) =>
  * `appendOf` reads all of it; then the events of each append are put in stream id and version
  * order.
  */
-export const wholeAppends = <E, R>(
+export const endingOnWholeAppends = <E, R>(
   rows: ReadonlyArray<EventRow>,
   size: number,
   appendOf: (last: EventRow) => Effect.Effect<ReadonlyArray<EventRow>, E, R>

@@ -70,7 +70,7 @@ const derived = (base: string, suffix: string, limit: number): string => {
  * events table named `events`, the default name. So stores with different tables in one database
  * keep their own migration records and snapshots.
  */
-const besideEvents = (events: string, defaultName: string, suffix: string, limit: number): string => {
+const namedAfterEvents = (events: string, defaultName: string, suffix: string, limit: number): string => {
   const schema = schemaOf(events)
   const base = baseName(events)
   const name = base === "events" ? defaultName : derived(base, suffix, limit)
@@ -86,8 +86,8 @@ export const make = (names: Partial<TableNames> | undefined, identifierBytes = I
   const events = names?.events ?? defaultTableNames.events
   const resolved = {
     ...defaultTableNames,
-    migrations: besideEvents(events, defaultTableNames.migrations, "migrations", identifierBytes).toLowerCase(),
-    snapshots: besideEvents(events, defaultTableNames.snapshots, "snapshots", identifierBytes),
+    migrations: namedAfterEvents(events, defaultTableNames.migrations, "migrations", identifierBytes).toLowerCase(),
+    snapshots: namedAfterEvents(events, defaultTableNames.snapshots, "snapshots", identifierBytes),
     ...names
   }
   const projectionsSchema = schemaOf(resolved.projections)

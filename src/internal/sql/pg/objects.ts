@@ -26,16 +26,16 @@ export interface PgObjects {
 
 export const objectsOf = (tables: Tables): PgObjects => {
   /** An object named after the events table, in its schema. */
-  const besideEvents = (suffix: string) => {
+  const namedAfterEvents = (suffix: string) => {
     const schema = schemaOf(tables.names.events)
     return `${schema === undefined ? "" : `${quote(schema)}.`}${tables.eventsObject(suffix)}`
   }
   return {
     tables,
     lockSpace: `effect-eventsourcing ${tables.names.events}`,
-    sequenceName: besideEvents("position_seq"),
-    advancePositions: besideEvents("advance_positions"),
-    positionAhead: besideEvents("position_ahead"),
+    sequenceName: namedAfterEvents("position_seq"),
+    advancePositions: namedAfterEvents("advance_positions"),
+    positionAhead: namedAfterEvents("position_ahead"),
     columns: `e.entity_id, s.type, e.ordinal, e.position::text AS position, e.transaction_id::text AS transaction_id,
     e.name, e.details, e.actor, e.timestamp::text AS timestamp, e.event_id, e.metadata, e.schema_version,
     s.version AS stream_version`

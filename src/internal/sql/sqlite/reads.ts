@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Position from "../../../Position.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "../dialect.js"
-import { streamPage, wholeAppends } from "../dialect.js"
+import { streamPage, endingOnWholeAppends } from "../dialect.js"
 import type { EventRow } from "../rows.js"
 import { positionOf } from "../rows.js"
 import type { SqliteObjects } from "./objects.js"
@@ -37,7 +37,7 @@ export const readAll = ({ columns, tables: { entities, events } }: SqliteObjects
       [Number(after.sequence), size]
     ),
     (rows) =>
-      wholeAppends(rows, size, (last) =>
+      endingOnWholeAppends(rows, size, (last) =>
         run<EventRow>(
           `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id WHERE e.position = ?`,
           [last.position]
