@@ -33,6 +33,7 @@ import type { EventStoreError, ProjectionError } from "./Errors.js"
 import type { EventSchema, RecordedEvent } from "./Events.js"
 import { defaultBatchSize, EventStore } from "./EventStore.js"
 import * as Runner from "./internal/projectionRunner.js"
+import * as RunnerSupport from "./internal/projectionRunnerSupport.js"
 import * as States from "./internal/projectionStates.js"
 import * as Position from "./Position.js"
 import { ProjectionStore } from "./ProjectionStore.js"
@@ -250,7 +251,7 @@ export const waitFor = (
 ): Effect.Effect<void, EventStoreError | ProjectionError, ProjectionStore> =>
   Effect.scoped(Effect.gen(function*() {
     const projections = yield* ProjectionStore
-    const nextCommit = yield* projections.commits
+    const nextCommit = yield* RunnerSupport.supportOf(projections).commits
     const interval = Duration.decode(options?.interval ?? "100 millis")
     // Position.start (an append that stored nothing on a new stream) is reached before anything.
     const reached = Position.equals(position, Position.start)

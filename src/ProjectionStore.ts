@@ -17,7 +17,6 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import type { CheckpointConflictError, EventStoreError } from "./Errors.js"
 import type { RecordedEvent } from "./Events.js"
 import * as Memory from "./internal/memory/projectionStore.js"
@@ -74,15 +73,6 @@ export interface ProjectionStore {
    * read model) in one transaction, so that it starts again from the first event.
    */
   readonly reset: <A, E, R>(projection: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EventStoreError, R>
-  /**
-   * Takes the right to run a projection for the life of the scope, waiting until no one else
-   * has it: across processes on PostgreSQL (a session advisory lock), within the process
-   * elsewhere. The effect it returns fails if the right is lost (the connection holding it
-   * died), so that the runner stops; it never succeeds.
-   */
-  readonly lead: (projection: string) => Effect.Effect<Effect.Effect<never, EventStoreError>, EventStoreError, Scope.Scope>
-  /** Wakes whoever waits for a projection's progress in this process when a commit lands. */
-  readonly commits: Effect.Effect<Effect.Effect<void>, never, Scope.Scope>
 }
 
 /**
@@ -97,12 +87,6 @@ export const ProjectionStore: Context.Tag<ProjectionStore, ProjectionStore> = Co
  * Checkpoints in memory, for tests with the in-memory event store (which provides it already).
  *
  * @since 0.1.0
- * @category constructors
- */
-export const makeMemory: Effect.Effect<ProjectionStore> = Memory.make()
-
-/**
- * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<ProjectionStore> = Layer.effect(ProjectionStore, makeMemory)
+export const layerMemory: Layer.Layer<ProjectionStore> = Layer.effect(ProjectionStore, Memory.make())

@@ -104,12 +104,6 @@ export const SnapshotStore: Context.Tag<SnapshotStore, SnapshotStore> = Context.
  * Snapshots in memory, for tests with the in-memory event store (which provides it already).
  *
  * @since 0.1.0
- * @category constructors
- */
-export const makeMemory: Effect.Effect<SnapshotStore> = Memory.make
-
-/**
- * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<SnapshotStore> = Layer.effect(SnapshotStore, makeMemory)
+export const layerMemory: Layer.Layer<SnapshotStore> = Layer.effect(SnapshotStore, Memory.make)

@@ -3,9 +3,9 @@
  * first time it is asked for (synchronously, so that two runners cannot each make one).
  */
 import * as Effect from "effect/Effect"
-import type { ProjectionStore } from "../ProjectionStore.js"
+import type { RunnerSupport } from "./projectionRunnerSupport.js"
 
-export const leadInProcess = (): ProjectionStore["lead"] => {
+export const leadInProcess = (): RunnerSupport["lead"] => {
   const leaders = new Map<string, Effect.Semaphore>()
   return (projection) =>
     Effect.gen(function*() {

@@ -16,6 +16,7 @@ import type { Projection } from "../Projection.js"
 import { ProjectionStore } from "../ProjectionStore.js"
 import type { BatchOptions } from "./projectionBatches.js"
 import * as Batches from "./projectionBatches.js"
+import * as RunnerSupport from "./projectionRunnerSupport.js"
 import * as States from "./projectionStates.js"
 import { isWellFormed } from "./prepareAppend.js"
 
@@ -85,7 +86,7 @@ const whileLeading = <Event extends { readonly _tag: string }, E, R>(
     const projections = yield* ProjectionStore
     const name = projection.name
     runner.set("standby")
-    const lost = yield* projections.lead(name)
+    const lost = yield* RunnerSupport.supportOf(projections).lead(name)
     runner.set("catching-up")
     const follow = Effect.gen(function*() {
       let checkpoint = yield* projections.checkpoint(name)

@@ -11,6 +11,7 @@ import { CheckpointConflictError } from "../../Errors.js"
 import * as Position from "../../Position.js"
 import type { DeadLetter, ProjectionStore } from "../../ProjectionStore.js"
 import { leadInProcess } from "../leadInProcess.js"
+import * as RunnerSupport from "../projectionRunnerSupport.js"
 
 export interface Options {
   /**
@@ -74,8 +75,9 @@ export const make = (options?: Options): Effect.Effect<ProjectionStore> => Effec
           checkpoints.delete(projection)
           deadLetters.splice(0, deadLetters.length, ...deadLetters.filter((letter) => letter.projection !== projection))
         })),
+  }
+  return RunnerSupport.attach(store, {
     lead: leadInProcess(),
     commits: Effect.map(PubSub.subscribe(committed), (dequeue) => Effect.asVoid(Queue.take(dequeue)))
-  }
-  return store
+  })
 })

@@ -13,7 +13,8 @@ import type * as Scope from "effect/Scope"
 import type { AppendResult } from "../../EventStore.js"
 import type { RecordedEvent } from "../../Events.js"
 import * as Position from "../../Position.js"
-import type { DeadLetter, ProjectionStore } from "../../ProjectionStore.js"
+import type { DeadLetter } from "../../ProjectionStore.js"
+import type { RunnerSupport } from "../projectionRunnerSupport.js"
 import type { PreparedAppend, PreparedEvent } from "../prepareAppend.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { LockSession } from "./pgLeads.js"
@@ -137,7 +138,7 @@ export interface ProjectionStatements {
    */
   readonly acrossProcesses?: (
     session: Effect.Effect<LockSession, unknown, Scope.Scope> | undefined
-  ) => Effect.Effect<ProjectionStore["lead"], never, SqlClient.SqlClient | Scope.Scope>
+  ) => Effect.Effect<RunnerSupport["lead"], never, SqlClient.SqlClient | Scope.Scope>
 }
 
 export interface Dialect {
@@ -221,7 +222,7 @@ export interface Dialect {
 }
 
 /** The recorded events of one stream's part of an append, from what the database assigned. */
-export const recordedEvents = (
+const recordedEvents = (
   append: PreparedAppend,
   versionBefore: number,
   position: Position.Position,

@@ -16,6 +16,7 @@ import type * as Scope from "effect/Scope"
 import { CheckpointConflictError, type EventStoreError } from "../../Errors.js"
 import type { ProjectionStore } from "../../ProjectionStore.js"
 import { leadInProcess } from "../leadInProcess.js"
+import * as RunnerSupport from "../projectionRunnerSupport.js"
 import type { Dialect } from "./dialect.js"
 import type * as PgLeads from "./pgLeads.js"
 import { execute, failWithSqlDefects, storeError } from "./shared.js"
@@ -56,10 +57,10 @@ export const make = (
       : yield* statements.acrossProcesses(options?.lockSession)
     // Within the process first (a session's locks are its own: two runners in one process would
     // both get the same lock), then across processes.
-    const lead: ProjectionStore["lead"] = (projection) =>
+    const lead: RunnerSupport.RunnerSupport["lead"] = (projection) =>
       Effect.zipRight(inProcess(projection), acrossProcesses === undefined ? Effect.succeed(Effect.never) : acrossProcesses(projection))
 
-    return {
+    const store: ProjectionStore = {
       checkpoint: (projection) =>
         statements.checkpoint(projection).pipe(Effect.mapError(storeError("read a projection checkpoint")), withSql),
 
@@ -101,8 +102,9 @@ export const make = (
             ))
         ),
 
-      lead,
-
-      commits: Effect.map(PubSub.subscribe(committed), (dequeue) => Effect.asVoid(Queue.take(dequeue)))
     }
+    return RunnerSupport.attach(store, {
+      lead,
+      commits: Effect.map(PubSub.subscribe(committed), (dequeue) => Effect.asVoid(Queue.take(dequeue)))
+    })
   })

@@ -1,14 +1,9 @@
 /**
  * The names of the tables a SQL event store uses, and their quoted forms.
  */
+import type { TableNames } from "../../SqlEventStore.js"
 
-export interface TableNames {
-  readonly entities: string
-  readonly events: string
-  readonly projections: string
-  readonly snapshots: string
-  readonly migrations: string
-}
+export type { TableNames }
 
 export const defaultTableNames: TableNames = {
   entities: "entities",
