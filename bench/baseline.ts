@@ -80,12 +80,14 @@ export const sqliteAppend = (database: Database.Database) => {
     )
   }
   return {
-    create: database.transaction((streamId: string, rows: ReadonlyArray<NewRow>) =>
-      write(streamId, create.get(streamId, rows.length) as { version: number } | undefined, rows)
-    ).immediate,
-    exact: database.transaction((streamId: string, expected: number, rows: ReadonlyArray<NewRow>) =>
-      write(streamId, move.get(rows.length, streamId, expected) as { version: number } | undefined, rows)
-    ).immediate,
+    create:
+      database.transaction((streamId: string, rows: ReadonlyArray<NewRow>) =>
+        write(streamId, create.get(streamId, rows.length) as { version: number } | undefined, rows)
+      ).immediate,
+    exact:
+      database.transaction((streamId: string, expected: number, rows: ReadonlyArray<NewRow>) =>
+        write(streamId, move.get(rows.length, streamId, expected) as { version: number } | undefined, rows)
+      ).immediate,
     version: (streamId: string) => (version.get(streamId) as number | undefined) ?? 0
   }
 }
@@ -105,7 +107,9 @@ export const pgReadBatch = async (
       AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY e.transaction_id, e.position LIMIT $3`,
     [after.transaction, after.position, size]
-  )).rows as Array<{ readonly transaction_id: string; readonly position: string; readonly name: string; readonly details: string }>
+  )).rows as Array<
+    { readonly transaction_id: string; readonly position: string; readonly name: string; readonly details: string }
+  >
 
 /** SQLite: the statement that reads one batch of the global order after a position. */
 export const sqliteReadBatch = (database: Database.Database) =>

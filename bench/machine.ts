@@ -18,7 +18,8 @@ export interface Machine {
 export const describe = async (): Promise<Machine> => {
   const client = new pg.Client({ connectionString: databaseUrl })
   await client.connect()
-  const setting = async (name: string) => (await client.query(`SELECT current_setting($1) AS value`, [name])).rows[0].value
+  const setting = async (name: string) =>
+    (await client.query(`SELECT current_setting($1) AS value`, [name])).rows[0].value
   const postgres = {
     version: (await client.query(`SHOW server_version`)).rows[0].server_version,
     synchronous_commit: await setting("synchronous_commit"),

@@ -26,8 +26,10 @@ const library = async () => {
     ? PgEventStore.layer({ url: databaseUrl, tables: pgTables(where), maxConnections: 2, listen: false })
     : SqliteEventStore.layer({ filename: where })
   await Effect.runPromise(
-    Effect.flatMap(EventStore.EventStore, (store) =>
-      store.subscribe({ batchSize: 500 }).pipe(Stream.take(count), Stream.runDrain)).pipe(Effect.provide(layer))
+    Effect.flatMap(
+      EventStore.EventStore,
+      (store) => store.subscribe({ batchSize: 500 }).pipe(Stream.take(count), Stream.runDrain)
+    ).pipe(Effect.provide(layer))
   )
 }
 

@@ -59,22 +59,28 @@ const main = async () => {
   const startedAt = new Date()
   const machine = await describe()
   console.log(
-    `${quick ? "Quick run" : "Run"} on ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}; ` +
+    `${
+      quick ? "Quick run" : "Run"
+    } on ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}; ` +
       `PostgreSQL ${machine.postgres.version} (synchronous_commit ${machine.postgres.synchronous_commit}), ` +
       `SQLite ${machine.sqlite.version}\n`
   )
   // Scenario 10 prints a header of its own: its columns are not library and baseline.
   if (only === undefined || [...only].some((scenario) => scenario !== 10)) {
-    console.log(`${"scenario".padEnd(56)} ${"backend".padEnd(9)} ${"library".padStart(9)} ${"baseline".padStart(9)}  ${"unit".padEnd(10)} ratio`)
+    console.log(
+      `${"scenario".padEnd(56)} ${"backend".padEnd(9)} ${"library".padStart(9)} ${"baseline".padStart(9)}  ${
+        "unit".padEnd(10)
+      } ratio`
+    )
   }
   const results: Array<Result> = []
   const report = (result: Result) => {
     results.push(result)
     const figure = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1)).padStart(9)
     console.log(
-      `${result.scenario.padEnd(56)} ${result.backend.padEnd(9)} ${figure(result.library)} ${figure(result.baseline)}  ${
-        result.unit.padEnd(10)
-      } ${result.ratio.toFixed(2)}${result.note === undefined ? "" : `   ${result.note}`}`
+      `${result.scenario.padEnd(56)} ${result.backend.padEnd(9)} ${figure(result.library)} ${
+        figure(result.baseline)
+      }  ${result.unit.padEnd(10)} ${result.ratio.toFixed(2)}${result.note === undefined ? "" : `   ${result.note}`}`
     )
   }
 
@@ -84,18 +90,38 @@ const main = async () => {
       const runtime = ManagedRuntime.make(env.layers[backend])
       try {
         if (wanted(1)) {
-          report(await Append.newStreams(env, backend, runtime, { appends: sizes.appends, eventsPerAppend: 1, rounds: sizes.rounds }))
+          report(
+            await Append.newStreams(env, backend, runtime, {
+              appends: sizes.appends,
+              eventsPerAppend: 1,
+              rounds: sizes.rounds
+            })
+          )
         }
         if (wanted(2)) {
           report(
-            await Append.newStreams(env, backend, runtime, { appends: sizes.appends / 2, eventsPerAppend: 10, rounds: sizes.rounds })
+            await Append.newStreams(env, backend, runtime, {
+              appends: sizes.appends / 2,
+              eventsPerAppend: 10,
+              rounds: sizes.rounds
+            })
           )
         }
         if (wanted(3)) {
-          report(await Append.existingStreams(env, backend, runtime, { appends: sizes.appends, streams: 1000, rounds: sizes.rounds }))
+          report(
+            await Append.existingStreams(env, backend, runtime, {
+              appends: sizes.appends,
+              streams: 1000,
+              rounds: sizes.rounds
+            })
+          )
         }
         if (wanted(4)) report(await Append.hotStream(env, backend, runtime, { appends: sizes.hot }))
-        if (wanted(7)) report(await Read.load(backend, runtime, { pool: env.pool, sqlite: env.sqlite, schema: env.schema }, sizes.load))
+        if (wanted(7)) {
+          report(
+            await Read.load(backend, runtime, { pool: env.pool, sqlite: env.sqlite, schema: env.schema }, sizes.load)
+          )
+        }
         if (wanted(9)) (await Snapshots.loadWithSnapshots(backend, env, sizes.snapshots)).forEach(report)
       } finally {
         await runtime.dispose()
@@ -132,10 +158,14 @@ const main = async () => {
   if (wanted(10)) {
     // The library against itself: the two figures are two sizes of the store, not library and
     // baseline, and the ratio is large / small (1 is flat, higher is worse).
-    const [small, large] = sizes.growth.sizes.map((size) => (size >= 1_000_000 ? `${size / 1_000_000}M` : `${size / 1000}k`))
-    console.log(`\n${"10. costs as the store grows (median per operation)".padEnd(56)} ${"backend".padEnd(9)} ${
-      `${small} store`.padStart(9)
-    } ${`${large} store`.padStart(9)}  ${"unit".padEnd(10)} ${large} / ${small}`)
+    const [small, large] = sizes.growth.sizes.map((
+      size
+    ) => (size >= 1_000_000 ? `${size / 1_000_000}M` : `${size / 1000}k`))
+    console.log(
+      `\n${"10. costs as the store grows (median per operation)".padEnd(56)} ${"backend".padEnd(9)} ${
+        `${small} store`.padStart(9)
+      } ${`${large} store`.padStart(9)}  ${"unit".padEnd(10)} ${large} / ${small}`
+    )
   }
   for (const backend of ["postgres", "sqlite"] as Array<Backend>) {
     if (wanted(10)) (await Growth.costsAsTheStoreGrows(backend, sizes.growth)).forEach(report)
@@ -143,7 +173,9 @@ const main = async () => {
 
   const seconds = (Date.now() - startedAt.getTime()) / 1000
   console.log(
-    `\n${results.length} scenarios in ${seconds.toFixed(0)} s. Ratio: library / baseline for rates, baseline / library for times and memory; 1 is parity` +
+    `\n${results.length} scenarios in ${
+      seconds.toFixed(0)
+    } s. Ratio: library / baseline for rates, baseline / library for times and memory; 1 is parity` +
       (wanted(10) ? "; scenario 10: large store / small store, 1 is flat." : ".")
   )
   writeFileSync(

@@ -25,7 +25,8 @@ export interface Seeded {
   readonly drop: () => Promise<void>
 }
 
-const details = `'{"item":{"sku":"SKU-' || (i % 1000) || '","name":"Item","quantity":' || (i % 3 + 1) || ',"unitPrice":25}}'`
+const details =
+  `'{"item":{"sku":"SKU-' || (i % 1000) || '","name":"Item","quantity":' || (i % 3 + 1) || ',"unitPrice":25}}'`
 
 export const pgTables = (schema: string) => ({
   entities: `${schema}.entities`,
@@ -38,14 +39,21 @@ export const seed = async (backend: Backend, count: number): Promise<Seeded> => 
   if (backend === "postgres") {
     const schema = `bench_seed_${crypto.randomUUID().slice(0, 8)}`
     const layer = (options?: { readonly listen?: boolean }) =>
-      PgEventStore.layer({ url: databaseUrl, tables: pgTables(schema), maxConnections: 8, listen: options?.listen ?? true })
+      PgEventStore.layer({
+        url: databaseUrl,
+        tables: pgTables(schema),
+        maxConnections: 8,
+        listen: options?.listen ?? true
+      })
     await Effect.runPromise(Effect.provide(Effect.void, layer()))
     const client = new pg.Client({ connectionString: databaseUrl })
     await client.connect()
     await client.query(`INSERT INTO ${schema}.entities (id, type, version)
       SELECT 'seeded-' || s, 'bench', 100 FROM generate_series(0, ${Math.ceil(count / 100) - 1}) s`)
     await client.query(`INSERT INTO ${schema}.events (entity_id, name, details, actor, ordinal, position)
-      SELECT 'seeded-' || (i / 100), 'Seeded', ${details}, 'bench', i % 100 + 1, i + 1 FROM generate_series(0, ${count - 1}) i`)
+      SELECT 'seeded-' || (i / 100), 'Seeded', ${details}, 'bench', i % 100 + 1, i + 1 FROM generate_series(0, ${
+      count - 1
+    }) i`)
     await client.query(`SELECT setval('${schema}.events_position_seq', ${count})`)
     await client.query(`ANALYZE ${schema}.events`)
     await client.end()
@@ -81,4 +89,3 @@ export const seed = async (backend: Backend, count: number): Promise<Seeded> => 
     drop: async () => rmSync(directory, { recursive: true, force: true })
   }
 }
-

@@ -58,7 +58,14 @@ export const percentiles = (samples: ReadonlyArray<number>): Percentiles => {
   return { p50: at(0.5), p95: at(0.95), p99: at(0.99) }
 }
 
-export const rate = (scenario: string, backend: Backend, unit: string, library: number, baseline: number, extra?: Partial<Result>): Result => ({
+export const rate = (
+  scenario: string,
+  backend: Backend,
+  unit: string,
+  library: number,
+  baseline: number,
+  extra?: Partial<Result>
+): Result => ({
   scenario,
   backend,
   unit,
@@ -76,7 +83,11 @@ export const time = async (run: () => Promise<unknown>): Promise<number> => {
 }
 
 /** Runs `count` tasks from `writers` concurrent workers, each taking the next task. */
-export const concurrently = async (writers: number, count: number, task: (index: number, writer: number) => Promise<void>) => {
+export const concurrently = async (
+  writers: number,
+  count: number,
+  task: (index: number, writer: number) => Promise<void>
+) => {
   let next = 0
   await Promise.all(Array.from({ length: writers }, async (_, writer) => {
     for (let index = next++; index < count; index = next++) await task(index, writer)

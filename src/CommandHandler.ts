@@ -36,7 +36,7 @@ import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as Loading from "./internal/loading.js"
 import * as ProjectionStates from "./internal/projectionStates.js"
 import * as Snapshotting from "./internal/snapshots.js"
-import * as Position from "./Position.js"
+import type * as Position from "./Position.js"
 import type * as Projection from "./Projection.js"
 import { ProjectionStore } from "./ProjectionStore.js"
 import type * as Snapshot from "./Snapshot.js"
@@ -230,7 +230,8 @@ export type LoadRequirements<O> = O extends { readonly snapshots: Snapshot.Snaps
  * @since 0.1.0
  * @category type-level
  */
-export type InlineError<O> = O extends { readonly inline: ReadonlyArray<Projection.Projection<any, infer IE, any>> } ? IE
+export type InlineError<O> = O extends { readonly inline: ReadonlyArray<Projection.Projection<any, infer IE, any>> } ?
+  IE
   : never
 
 /**
@@ -375,7 +376,10 @@ const inlineRunner = <E, R>(projection: Projection.Projection<any, E, R>) => {
     name: projection.name,
     run: (events: ReadonlyArray<RecordedEvent>) =>
       Effect.flatMap(
-        Effect.forEach(events.filter((event) => types === undefined || types.has(event.type)), (event) => decode(event)),
+        Effect.forEach(
+          events.filter((event) => types === undefined || types.has(event.type)),
+          (event) => decode(event)
+        ),
         (decoded) => decoded.length === 0 ? Effect.void : projection.handleBatch(decoded)
       )
   }

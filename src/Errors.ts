@@ -24,17 +24,20 @@ export class ConcurrencyError extends Schema.TaggedError<ConcurrencyError>()("Co
   expectedVersion: ExpectedVersion.ExpectedVersion,
   actualVersion: Schema.Number,
   /** The other streams of the append (`appendMany`) whose expectation failed too, if any. */
-  others: Schema.optionalWith(Schema.Array(Schema.Struct({
-    streamId: Schema.String,
-    expectedVersion: ExpectedVersion.ExpectedVersion,
-    actualVersion: Schema.Number
-  })), { default: () => [] })
+  others: Schema.optionalWith(
+    Schema.Array(Schema.Struct({
+      streamId: Schema.String,
+      expectedVersion: ExpectedVersion.ExpectedVersion,
+      actualVersion: Schema.Number
+    })),
+    { default: () => [] }
+  )
 }) {
   override get message(): string {
     return [this, ...this.others].map((conflict, index) =>
-      `${index === 0 ? "Concurrency conflict on stream" : "and on stream"} ${JSON.stringify(conflict.streamId)}: expected ${
-        ExpectedVersion.format(conflict.expectedVersion)
-      }, found version ${conflict.actualVersion}`
+      `${index === 0 ? "Concurrency conflict on stream" : "and on stream"} ${
+        JSON.stringify(conflict.streamId)
+      }: expected ${ExpectedVersion.format(conflict.expectedVersion)}, found version ${conflict.actualVersion}`
     ).join("; ")
   }
 }
@@ -191,9 +194,9 @@ export class ProjectionError extends Schema.TaggedError<ProjectionError>()("Proj
   cause: Schema.Defect
 }) {
   override get message(): string {
-    return `Projection ${JSON.stringify(this.projection)} stopped at event ${JSON.stringify(this.eventType)}, version ${this.version} of stream ${
-      JSON.stringify(this.streamId)
-    }: ${describeCause(this.cause)}`
+    return `Projection ${JSON.stringify(this.projection)} stopped at event ${
+      JSON.stringify(this.eventType)
+    }, version ${this.version} of stream ${JSON.stringify(this.streamId)}: ${describeCause(this.cause)}`
   }
 }
 

@@ -22,8 +22,8 @@ import type * as JSONSchema from "effect/JSONSchema"
 import * as Schema from "effect/Schema"
 import type * as Decider from "./Decider.js"
 import * as Events from "./Events.js"
-import { olderVersionSchemas, storedDataSchemas } from "./internal/catalogSchema.js"
 import * as Markdown from "./internal/catalogMarkdown.js"
+import { olderVersionSchemas, storedDataSchemas } from "./internal/catalogSchema.js"
 import type * as Projection from "./Projection.js"
 
 /**
@@ -174,7 +174,10 @@ export const make = (sources: Sources): Either.Either<EventCatalog, EventCatalog
     const events: Array<EventEntry> = []
     for (const type of sorted(found.keys())) {
       const entry = found.get(type)!
-      const { schema, ...history } = yield* definedSchema(type, entry.emitted.length > 0 ? entry.emitted : entry.consumed)
+      const { schema, ...history } = yield* definedSchema(
+        type,
+        entry.emitted.length > 0 ? entry.emitted : entry.consumed
+      )
       events.push({
         type,
         ...(typeof schema.title === "string" ? { title: schema.title } : {}),
@@ -247,7 +250,8 @@ const storedData = (source: string, schema: Schema.Schema.Any) => {
   }
   const evolution = Either.try({
     try: () => Events.evolutionOf(schema),
-    catch: (error) => new EventCatalogError({ sources: [source], reason: error instanceof Error ? error.message : String(error) })
+    catch: (error) =>
+      new EventCatalogError({ sources: [source], reason: error instanceof Error ? error.message : String(error) })
   })
   if (Either.isLeft(evolution)) return Either.left(evolution.left)
   return describeStored(source, schema, types, evolution.right)

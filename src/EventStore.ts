@@ -165,7 +165,12 @@ export interface CountOptions {
  * @category models
  */
 export type Violation =
-  | { readonly _tag: "EventWithoutStream"; readonly streamId: string; readonly version: number; readonly position: Position }
+  | {
+    readonly _tag: "EventWithoutStream"
+    readonly streamId: string
+    readonly version: number
+    readonly position: Position
+  }
   | { readonly _tag: "VersionGap"; readonly streamId: string; readonly events: number; readonly lastVersion: number }
   | { readonly _tag: "StaleVersion"; readonly streamId: string; readonly version: number; readonly lastVersion: number }
   | { readonly _tag: "OutOfOrder"; readonly streamId: string; readonly version: number }

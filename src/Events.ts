@@ -13,12 +13,12 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { EventDecodeError, EventEncodeError } from "./Errors.js"
-import type { EventMetadata } from "./Metadata.js"
 import * as internal from "./internal/evolution.js"
 import * as PrepareAppend from "./internal/prepareAppend.js"
 import { toJson } from "./internal/prepareAppend.js"
-import type { Position } from "./Position.js"
 import { messageOf } from "./internal/unknowns.js"
+import type { EventMetadata } from "./Metadata.js"
+import type { Position } from "./Position.js"
 
 /**
  * An event to append, in its stored form.
@@ -132,7 +132,7 @@ const tagsOf = (ast: AST.AST): ReadonlyArray<string> | undefined => {
       for (const member of ast.types) {
         const memberTags = tagsOf(member)
         if (memberTags === undefined) return undefined
-        tags.push(...memberTags)
+        for (const tag of memberTags) tags.push(tag)
       }
       return tags
     }
@@ -214,9 +214,13 @@ export interface Evolution {
 export const evolution = (declared: Evolution): Schema.Annotations.Schema<any> => {
   const formerNames = declared.formerNames ?? []
   for (const name of formerNames) {
-    if (typeof name !== "string" || name.length === 0) throw new Error("Events.evolution: a former name must be a non-empty string")
+    if (typeof name !== "string" || name.length === 0) {
+      throw new Error("Events.evolution: a former name must be a non-empty string")
+    }
   }
-  if (new Set(formerNames).size !== formerNames.length) throw new Error("Events.evolution: a former name is given twice")
+  if (new Set(formerNames).size !== formerNames.length) {
+    throw new Error("Events.evolution: a former name is given twice")
+  }
   const evolution: internal.Declared = { formerNames, upcasts: declared.upcasts ?? [] }
   return { [internal.EvolutionId]: evolution }
 }
@@ -253,7 +257,8 @@ export const upcast = <A, I>(
         return ParseResult.fail(new ParseResult.Type(ast, data, `the upcast threw: ${messageOf(error)}`))
       }
     },
-    encode: (data, _, ast) => ParseResult.fail(new ParseResult.Forbidden(ast, data, "an older version is never written"))
+    encode: (data, _, ast) =>
+      ParseResult.fail(new ParseResult.Forbidden(ast, data, "an older version is never written"))
   }).annotations({
     [UpcastId]: { code: String(to), ...(options?.identity === undefined ? {} : { identity: options.identity }) }
   })
@@ -357,7 +362,9 @@ export const decoder = <Event extends { readonly _tag: string }>(schema: EventSc
   // Each event type decoded with its own member of the union, so that a failure shows only
   // that type's own problem, not every member's.
   const members = new Map(
-    [...membersByType(schema.ast)].map(([type, member]) => [type, Schema.decodeUnknownEither(Schema.make<Event, any, never>(member))])
+    [...membersByType(schema.ast)].map((
+      [type, member]
+    ) => [type, Schema.decodeUnknownEither(Schema.make<Event, any, never>(member))])
   )
   const decode = (data: { readonly _tag: string }) => (members.get(data._tag) ?? decodeAny)(data)
   const known = storedTypes(schema)
@@ -365,7 +372,9 @@ export const decoder = <Event extends { readonly _tag: string }>(schema: EventSc
     ? ""
     : `the event type is not one of ${[...known].map((type) => JSON.stringify(type)).join(", ")}`
   const { renamed, upcasts } = evolutionOf(schema)
-  const steps = new Map([...upcasts].map(([type, upcasts]) => [type, upcasts.map((step) => Schema.decodeUnknownEither(step))]))
+  const steps = new Map(
+    [...upcasts].map(([type, upcasts]) => [type, upcasts.map((step) => Schema.decodeUnknownEither(step))])
+  )
   const fail = (recorded: RecordedEvent, reason: string) =>
     Either.left(
       new EventDecodeError({
@@ -375,7 +384,8 @@ export const decoder = <Event extends { readonly _tag: string }>(schema: EventSc
         reason
       })
     )
-  const isObject = (data: unknown) => data === null || data === undefined || (typeof data === "object" && !Array.isArray(data))
+  const isObject = (data: unknown) =>
+    data === null || data === undefined || (typeof data === "object" && !Array.isArray(data))
   return (recorded: RecordedEvent): Either.Either<RecordedEvent<Event>, EventDecodeError> => {
     if (known !== undefined && !known.has(recorded.type)) return fail(recorded, unknownType)
     const type = renamed.get(recorded.type) ?? recorded.type
@@ -388,7 +398,9 @@ export const decoder = <Event extends { readonly _tag: string }>(schema: EventSc
     if (stored > current) {
       return fail(
         recorded,
-        `it was stored in version ${stored} of the schema of ${JSON.stringify(type)}, and this program knows versions up to ${current}`
+        `it was stored in version ${stored} of the schema of ${
+          JSON.stringify(type)
+        }, and this program knows versions up to ${current}`
       )
     }
     try {
@@ -396,7 +408,10 @@ export const decoder = <Event extends { readonly _tag: string }>(schema: EventSc
       for (let version = stored; version < current; version++) {
         const upcasted = upcastsOfType[version - 1]!(data)
         if (Either.isLeft(upcasted)) {
-          return fail(recorded, `reading version ${version} as version ${version + 1}: ${formatParseError(upcasted.left)}`)
+          return fail(
+            recorded,
+            `reading version ${version} as version ${version + 1}: ${formatParseError(upcasted.left)}`
+          )
         }
         data = upcasted.right
       }
@@ -417,5 +432,3 @@ export const upcastIdentity = (step: Upcast): { readonly code?: string; readonly
   (step.ast.annotations[UpcastId] as { readonly code?: string; readonly identity?: string } | undefined) ?? {}
 
 const formatParseError = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)
-
-

@@ -32,7 +32,7 @@ import type { ReadError, ReadStreamOptions } from "./EventStore.js"
 import { EventStore } from "./EventStore.js"
 import type { Loaded, LoadError } from "./internal/loading.js"
 import { foldStream, initialOf } from "./internal/loading.js"
-import * as Position from "./Position.js"
+import type * as Position from "./Position.js"
 
 /**
  * The point of a stream's history to fold to: after the event at a version, or after the last
@@ -99,7 +99,9 @@ const problemOf = (at: At): string | undefined => {
       ? undefined
       : `version must be a non-negative integer, got ${String(version)}`
   }
-  return time instanceof Date && !Number.isNaN(time.getTime()) ? undefined : `time must be a valid Date, got ${String(time)}`
+  return time instanceof Date && !Number.isNaN(time.getTime())
+    ? undefined
+    : `time must be a valid Date, got ${String(time)}`
 }
 
 /**
@@ -191,7 +193,9 @@ export const auditOf = <Event extends { readonly _tag: string }>(
   options?: ReadStreamOptions
 ) => Stream.Stream<AuditEntry<Event>, ReadError | StreamTypeMismatchError | EventDecodeError, EventStore> => {
   const decode = Events.decoder(decider.events)
-  const entryOf = (recorded: RecordedEvent): Effect.Effect<AuditEntry<Event>, StreamTypeMismatchError | EventDecodeError> =>
+  const entryOf = (
+    recorded: RecordedEvent
+  ): Effect.Effect<AuditEntry<Event>, StreamTypeMismatchError | EventDecodeError> =>
     recorded.streamType === decider.streamType
       ? Effect.map(decode(recorded), auditEntry)
       : Effect.fail(

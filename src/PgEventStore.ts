@@ -19,8 +19,8 @@
  *
  * @since 0.1.0
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
@@ -72,7 +72,10 @@ export const configFromEnv: Config.Config.Wrap<Options> = {
  */
 export const layer = (
   options: Options
-): Layer.Layer<EventStore | ProjectionStore | SnapshotStore | SqlClient.SqlClient | PgClient.PgClient, EventStoreError> => {
+): Layer.Layer<
+  EventStore | ProjectionStore | SnapshotStore | SqlClient.SqlClient | PgClient.PgClient,
+  EventStoreError
+> => {
   const url = typeof options.url === "string" ? options.url : Redacted.value(options.url)
   const applicationName = options.applicationName ?? "effect-eventsourcing"
   return Layers.stores({
@@ -108,5 +111,4 @@ export const layerConfig = (
 ): Layer.Layer<
   EventStore | ProjectionStore | SnapshotStore | SqlClient.SqlClient | PgClient.PgClient,
   EventStoreError | ConfigError.ConfigError
-> =>
-  Layer.unwrapEffect(Config.map(Config.unwrap(config), layer))
+> => Layer.unwrapEffect(Config.map(Config.unwrap(config), layer))

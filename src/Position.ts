@@ -107,7 +107,9 @@ export const FromString: Schema.Schema<Position, string> = Schema.transformOrFai
     decode: (text, _, ast) => {
       const match = textForm.exec(text)
       return match === null
-        ? ParseResult.fail(new ParseResult.Type(ast, text, `expected "<transaction>:<sequence>", got ${JSON.stringify(text)}`))
+        ? ParseResult.fail(
+          new ParseResult.Type(ast, text, `expected "<transaction>:<sequence>", got ${JSON.stringify(text)}`)
+        )
         : ParseResult.succeed(make({ transaction: BigInt(match[1]!), sequence: BigInt(match[2]!) }))
     },
     encode: (position) => ParseResult.succeed(toString(position))
@@ -120,5 +122,6 @@ export const FromString: Schema.Schema<Position, string> = Schema.transformOrFai
  * @since 0.1.0
  * @category conversions
  */
-export const fromString: (text: string) => Either.Either<Position, ParseResult.ParseError> =
-  Schema.decodeEither(FromString)
+export const fromString: (text: string) => Either.Either<Position, ParseResult.ParseError> = Schema.decodeEither(
+  FromString
+)

@@ -67,13 +67,15 @@ export type Any = Projection<any, any, any>
  * @category constructors
  */
 export const make = <Event extends { readonly _tag: string }, E = never, R = never>(
-  options: {
-    readonly name: string
-    readonly events: EventSchema<Event>
-  } & (
-    | { readonly handle: (event: RecordedEvent<Event>) => Effect.Effect<void, E, R> }
-    | { readonly handleBatch: (events: ReadonlyArray<RecordedEvent<Event>>) => Effect.Effect<void, E, R> }
-  )
+  options:
+    & {
+      readonly name: string
+      readonly events: EventSchema<Event>
+    }
+    & (
+      | { readonly handle: (event: RecordedEvent<Event>) => Effect.Effect<void, E, R> }
+      | { readonly handleBatch: (events: ReadonlyArray<RecordedEvent<Event>>) => Effect.Effect<void, E, R> }
+    )
 ): Projection<Event, E, R> => ({
   name: options.name,
   events: options.events,

@@ -65,14 +65,21 @@ export interface ProjectionStore {
    */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EventStoreError, R>
   /** Records an event a projection sets aside; meant to run inside `commit`. */
-  readonly deadLetter: (projection: string, event: RecordedEvent, reason: string) => Effect.Effect<void, EventStoreError>
+  readonly deadLetter: (
+    projection: string,
+    event: RecordedEvent,
+    reason: string
+  ) => Effect.Effect<void, EventStoreError>
   /** The events a projection set aside, oldest first. */
   readonly deadLetters: (projection: string) => Effect.Effect<ReadonlyArray<DeadLetter>, EventStoreError>
   /**
    * Deletes a projection's checkpoint (and its dead letters) and runs `effect` (clearing its
    * read model) in one transaction, so that it starts again from the first event.
    */
-  readonly reset: <A, E, R>(projection: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | EventStoreError, R>
+  readonly reset: <A, E, R>(
+    projection: string,
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | EventStoreError, R>
 }
 
 /**

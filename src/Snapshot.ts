@@ -42,8 +42,8 @@
  */
 import * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
-import type * as Decider from "./Decider.js"
 import type * as Schema from "effect/Schema"
+import type * as Decider from "./Decider.js"
 import * as Internal from "./internal/snapshots.js"
 import type { SnapshotStore } from "./SnapshotStore.js"
 
@@ -87,7 +87,10 @@ export interface WhenLoadReads {
  * @since 0.1.0
  * @category policies
  */
-export const everyEvents = (events: number): Policy => ({ _tag: "EveryEvents", events: positive("everyEvents", events) })
+export const everyEvents = (events: number): Policy => ({
+  _tag: "EveryEvents",
+  events: positive("everyEvents", events)
+})
 
 /**
  * After a load (a command's or `CommandHandler.load`'s) that read `events` or more events,
@@ -147,7 +150,9 @@ export interface Options<State, Encoded> {
  */
 export const make = <State, Encoded>(options: Options<State, Encoded>): Snapshots<State> => ({
   state: options.state,
-  schemaId: options.version === undefined ? fingerprint(options.state) : `${fingerprint(options.state)}/${options.version}`,
+  schemaId: options.version === undefined
+    ? fingerprint(options.state)
+    : `${fingerprint(options.state)}/${options.version}`,
   policy: options.policy
 })
 

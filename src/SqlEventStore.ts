@@ -28,9 +28,9 @@
  * @since 0.1.0
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type * as Scope from "effect/Scope"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import type { EventStoreError } from "./Errors.js"
 import type { EventStore } from "./EventStore.js"
 import * as Dialects from "./internal/sql/dialects.js"

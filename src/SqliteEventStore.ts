@@ -14,9 +14,9 @@
  *
  * @since 0.1.0
  */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -24,10 +24,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { EventStoreError } from "./Errors.js"
 import type { EventStore } from "./EventStore.js"
-import type { ProjectionStore } from "./ProjectionStore.js"
-import type { SnapshotStore } from "./SnapshotStore.js"
 import { failingAs } from "./internal/sql/layers.js"
 import * as Sqlite from "./internal/sql/sqlite.js"
+import type { ProjectionStore } from "./ProjectionStore.js"
+import type { SnapshotStore } from "./SnapshotStore.js"
 import * as SqlEventStore from "./SqlEventStore.js"
 
 /**
@@ -57,9 +57,14 @@ export const layer = (
   EventStoreError
 > =>
   SqlEventStore.layer(options).pipe(
-    Layer.provideMerge(Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`PRAGMA busy_timeout = ${Math.round(Duration.toMillis(options.busyTimeout ?? defaultBusyTimeout))}`)
-    )).pipe(Layer.provideMerge(SqliteClient.layer({ filename: options.filename })))),
+    Layer.provideMerge(
+      Layer.effectDiscard(
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql.unsafe(
+            `PRAGMA busy_timeout = ${Math.round(Duration.toMillis(options.busyTimeout ?? defaultBusyTimeout))}`
+          ))
+      ).pipe(Layer.provideMerge(SqliteClient.layer({ filename: options.filename })))
+    ),
     // Opening the file throws (a defect) when its directory is missing or it is not a database.
     failingAs(`open the SQLite database ${JSON.stringify(options.filename)}`)
   )

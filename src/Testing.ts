@@ -26,10 +26,10 @@
  *
  * @since 0.1.0
  */
-import { AssertionError, deepStrictEqual } from "node:assert"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
+import { AssertionError, deepStrictEqual } from "node:assert"
 import * as Decider from "./Decider.js"
 import * as Events from "./Events.js"
 import { toJson } from "./internal/prepareAppend.js"
@@ -93,7 +93,9 @@ const storedForms = <Event extends { readonly _tag: string }>(self: Decider.Deci
       // What a store would refuse to store cannot be given as stored either.
       const json = toJson(event.data)
       if (json === undefined) {
-        throw new AssertionError({ message: `One of the ${which} events has data that JSON cannot hold: ${String(event.data)}` })
+        throw new AssertionError({
+          message: `One of the ${which} events has data that JSON cannot hold: ${String(event.data)}`
+        })
       }
       return Either.match(
         decode({
@@ -194,7 +196,8 @@ const specification = <State, Command, Event extends { readonly _tag: string }, 
               "The state after the command is not the expected state"
             )
           )),
-      thenFails: (expected) => Effect.flatMap(decided, (outcome) => Effect.sync(() => checkFailure(outcome, expected, forms)))
+      thenFails: (expected) =>
+        Effect.flatMap(decided, (outcome) => Effect.sync(() => checkFailure(outcome, expected, forms)))
     }
   }
 })

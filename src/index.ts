@@ -50,4 +50,3 @@ export * as Snapshot from "./Snapshot.js"
 
 /** @since 0.1.0 */
 export * as SnapshotStore from "./SnapshotStore.js"
-

@@ -35,11 +35,17 @@ describe("CommandHandler.make's requirements", () => {
     })
     const inline = CommandHandler.make(counter, { inline: [mailed] })
     expectTypeOf<Requirements<typeof plain>>().toEqualTypeOf<EventStore.EventStore>()
-    expectTypeOf<Requirements<typeof snapshotting>>().toEqualTypeOf<EventStore.EventStore | SnapshotStore.SnapshotStore>()
+    expectTypeOf<Requirements<typeof snapshotting>>().toEqualTypeOf<
+      EventStore.EventStore | SnapshotStore.SnapshotStore
+    >()
     expectTypeOf<Requirements<typeof inline>>().toEqualTypeOf<
       EventStore.EventStore | ProjectionStore.ProjectionStore | Mailer
     >()
     expectTypeOf<"mail bounced">().toMatchTypeOf<Errors<typeof inline>>()
-    expect([plain, snapshotting, inline].map((handler) => handler.decider.streamType)).toEqual(["counter", "counter", "counter"])
+    expect([plain, snapshotting, inline].map((handler) => handler.decider.streamType)).toEqual([
+      "counter",
+      "counter",
+      "counter"
+    ])
   })
 })

@@ -47,7 +47,6 @@ const AccountEvent = Schema.Union(AccountOpened, MoneyDeposited, LimitChanged)
 // Not a decider with rules: the catalog reads only a decider's stream type and event Schema.
 const account = { streamType: "account", events: AccountEvent }
 
-
 // The event types, from the TypeScript types of the events: `satisfies` fails to compile when
 // one is missing or extra, so this list does not come from the Schema's structure.
 const cartEventTypes = Object.keys(
@@ -61,7 +60,10 @@ const cartEventTypes = Object.keys(
   } satisfies Record<Cart.CartEvent["_tag"], true>
 ).sort()
 const accountEventTypes = Object.keys(
-  { AccountOpened: true, MoneyDeposited: true, LimitChanged: true } satisfies Record<typeof AccountEvent.Type["_tag"], true>
+  { AccountOpened: true, MoneyDeposited: true, LimitChanged: true } satisfies Record<
+    typeof AccountEvent.Type["_tag"],
+    true
+  >
 ).sort()
 
 type Emitter = Pick<Decider.Any, "streamType" | "events">
@@ -71,8 +73,16 @@ const emitters: ReadonlyArray<{ readonly decider: Emitter; readonly types: Reado
 ]
 
 const ignore = () => Effect.void
-const ledger = Projection.make({ name: "ledger", events: Schema.Union(MoneyDeposited, Cart.CartCheckedOut), handle: ignore })
-const openings = Projection.make({ name: "openings", events: Schema.Union(AccountOpened, Cart.CartCreated), handle: ignore })
+const ledger = Projection.make({
+  name: "ledger",
+  events: Schema.Union(MoneyDeposited, Cart.CartCheckedOut),
+  handle: ignore
+})
+const openings = Projection.make({
+  name: "openings",
+  events: Schema.Union(AccountOpened, Cart.CartCreated),
+  handle: ignore
+})
 
 const catalog = Either.getOrThrow(EventCatalog.make({
   deciders: [Cart.decider, account],
@@ -105,7 +115,10 @@ describe("EventCatalog", () => {
         { streamType: "cart", events: cartEventTypes }
       ])
       for (const { decider, types } of emitters) {
-        const generated: ReadonlyArray<{ readonly _tag: string }> = FastCheck.sample(Arbitrary.make(decider.events), 300)
+        const generated: ReadonlyArray<{ readonly _tag: string }> = FastCheck.sample(
+          Arbitrary.make(decider.events),
+          300
+        )
         for (const event of generated) {
           expect(entry(event._tag)?.streamTypes, event._tag).toContain(decider.streamType)
         }
@@ -143,11 +156,16 @@ describe("EventCatalog", () => {
         description: "Every item was taken out of an open cart at once."
       })
       expect(entry("AccountOpened")).toMatchObject({ description: "An account was opened for its owner." })
-      expect(entry("MoneyDeposited")).toMatchObject({ title: "Deposit", description: "Money was paid into the account." })
+      expect(entry("MoneyDeposited")).toMatchObject({
+        title: "Deposit",
+        description: "Money was paid into the account."
+      })
       // The encoded side: a Date and a number from a string are stored as strings.
       expect(entry("AccountOpened")?.schema).toMatchObject({ properties: { openedAt: { $ref: "#/$defs/Date" } } })
       expect(entry("AccountOpened")?.schema.$defs?.Date).toMatchObject({ type: "string" })
-      expect(entry("MoneyDeposited")?.schema).toMatchObject({ properties: { amount: { $ref: "#/$defs/NumberFromString" } } })
+      expect(entry("MoneyDeposited")?.schema).toMatchObject({
+        properties: { amount: { $ref: "#/$defs/NumberFromString" } }
+      })
       // An unknown value may be undefined, which JSON leaves out: such a field is not required.
       expect(entry("MoneyDeposited")?.schema).toMatchObject({
         required: ["amount", "currency", "tags"],
@@ -206,11 +224,15 @@ describe("EventCatalog", () => {
       }
       const forms = Either.getOrThrow(EventCatalog.make({ deciders: [renamed] }))
       const check = new Ajv({ strict: true }).compile(forms.events[0]!.schema)
-      expect([{ name: "Ada Lovelace" }, { first: "Ada", last: "Lovelace" }, { first: "Ada" }].map((data) => check(data)))
+      expect(
+        [{ name: "Ada Lovelace" }, { first: "Ada", last: "Lovelace" }, { first: "Ada" }].map((data) => check(data))
+      )
         .toEqual([true, true, false])
       expect(EventCatalog.toMarkdown(forms)).toContain("Stored form 2:")
       const reversed = { streamType: "profile", events: Schema.Union(...[...renamed.events.members].reverse()) }
-      expect(EventCatalog.toJson(Either.getOrThrow(EventCatalog.make({ deciders: [reversed] })))).toBe(EventCatalog.toJson(forms))
+      expect(EventCatalog.toJson(Either.getOrThrow(EventCatalog.make({ deciders: [reversed] })))).toBe(
+        EventCatalog.toJson(forms)
+      )
     })
 
     it("refuses one event type defined with different schemas, naming both definitions", () => {
@@ -236,7 +258,11 @@ describe("EventCatalog", () => {
       }))
       const evolved = Either.getOrThrow(EventCatalog.make({ deciders: [{ streamType: "basket", events }] }))
       const [added] = evolved.events
-      expect(added).toMatchObject({ type: "ItemAdded", schemaVersion: 2, formerNames: ["CartItemAdded", "ProductAdded"] })
+      expect(added).toMatchObject({
+        type: "ItemAdded",
+        schemaVersion: 2,
+        formerNames: ["CartItemAdded", "ProductAdded"]
+      })
       expect(added!.olderVersions.map((older) => older.version)).toEqual([1])
       // Rows stored in version 1 validate against version 1's schema, and not against the current one.
       const ajv = new Ajv({ strict: true })
@@ -248,7 +274,9 @@ describe("EventCatalog", () => {
       expect(page).toContain("Formerly stored as: `CartItemAdded`, `ProductAdded`.")
       expect(page).toContain("Schema version 1 stored:")
       // Contradictory histories are refused, not catalogued.
-      const claims = Schema.TaggedStruct("ItemRemoved", {}).annotations(Events.evolution({ formerNames: ["CartItemAdded"] }))
+      const claims = Schema.TaggedStruct("ItemRemoved", {}).annotations(
+        Events.evolution({ formerNames: ["CartItemAdded"] })
+      )
       expect(failure({ deciders: [{ streamType: "basket", events: Schema.Union(events, claims) }] }).reason)
         .toContain(`former name of both`)
       // Another decider with the same current schema but another history is another definition.
@@ -263,7 +291,10 @@ describe("EventCatalog", () => {
         "Cannot catalog decider \"ledger\": its event Schema is not a union of tagged schemas " +
           "(Schema.TaggedStruct, Schema.TaggedClass), so its event types cannot be read from it"
       )
-      const partly = { streamType: "mixed", events: Schema.Union(Cart.CartCreated, Schema.Struct({ note: Schema.String })) }
+      const partly = {
+        streamType: "mixed",
+        events: Schema.Union(Cart.CartCreated, Schema.Struct({ note: Schema.String }))
+      }
       expect(failure({ deciders: [partly] })).toMatchObject({ sources: ["decider \"mixed\""] })
       const suspended = { name: "lazy", events: Schema.suspend(() => Cart.CartEvent) }
       expect(failure({ deciders: [Cart.decider], projections: [suspended] })).toMatchObject({
@@ -285,7 +316,10 @@ describe("EventCatalog", () => {
       expect(json.endsWith("}\n")).toBe(true)
       expect(JSON.parse(json)).toEqual(catalog)
       const reordered = Either.getOrThrow(EventCatalog.make({
-        deciders: [{ streamType: "account", events: Schema.Union(LimitChanged, MoneyDeposited, AccountOpened) }, Cart.decider],
+        deciders: [
+          { streamType: "account", events: Schema.Union(LimitChanged, MoneyDeposited, AccountOpened) },
+          Cart.decider
+        ],
         projections: [openings, ledger, CartsReadModel.projection]
       }))
       expect(EventCatalog.toJson(reordered)).toBe(json)
@@ -342,7 +376,11 @@ for (const backend of backends("catalog")) {
              WHERE entity_id IN (${streamIds.map((_, index) => p(index + 1)).join(", ")}) ORDER BY position, ordinal`,
             streamIds
           )
-        ).pipe(Effect.map((rows) => rows.map((row) => ({ type: String(row.name), details: JSON.parse(String(row.details)) }))))
+        ).pipe(
+          Effect.map((rows) =>
+            rows.map((row) => ({ type: String(row.name), details: JSON.parse(String(row.details)) }))
+          )
+        )
 
       it.effect("validate the data of generated events and of the shopping-cart scenario", () =>
         Effect.gen(function*() {
@@ -352,7 +390,12 @@ for (const backend of backends("catalog")) {
             const streamId = `${decider.streamType}-${crypto.randomUUID()}`
             const events = generated(decider)
             expect(events.length).toBeGreaterThan(100)
-            yield* store.append({ streamId, streamType: decider.streamType, expectedVersion: ExpectedVersion.noStream, events })
+            yield* store.append({
+              streamId,
+              streamType: decider.streamType,
+              expectedVersion: ExpectedVersion.noStream,
+              events
+            })
             appended.push(streamId)
           }
           const { cartId } = yield* scenario({ cartId: `cart-${crypto.randomUUID()}`, orderId: crypto.randomUUID() })
@@ -377,13 +420,20 @@ for (const backend of backends("catalog")) {
           const streamId = `cart-${crypto.randomUUID()}`
           const events = backend.table("events")
           yield* Effect.promise(() =>
-            backend.query(`INSERT INTO ${backend.table("entities")} (id, type, version) VALUES (${p(1)}, 'cart', 1)`, [streamId])
+            backend.query(`INSERT INTO ${backend.table("entities")} (id, type, version) VALUES (${p(1)}, 'cart', 1)`, [
+              streamId
+            ])
           )
           yield* Effect.promise(() =>
             backend.query(
               `INSERT INTO ${events} (entity_id, name, details, actor, ordinal, position)
-               VALUES (${p(1)}, 'ItemAddedToCart', ${p(2)}, 'legacy-writer', 1, (SELECT COALESCE(MAX(position), 0) + 1 FROM ${events}))`,
-              [streamId, JSON.stringify({ item: { sku: "SKU-1", name: "Item 1", quantity: 1.5, unitPrice: "25" }, note: "" })]
+               VALUES (${p(1)}, 'ItemAddedToCart', ${
+                p(2)
+              }, 'legacy-writer', 1, (SELECT COALESCE(MAX(position), 0) + 1 FROM ${events}))`,
+              [
+                streamId,
+                JSON.stringify({ item: { sku: "SKU-1", name: "Item 1", quantity: 1.5, unitPrice: "25" }, note: "" })
+              ]
             )
           )
           const rows = yield* storedDetails([streamId])

@@ -40,7 +40,12 @@ describe("EventStore.layerMemory", () => {
       const store = yield* EventStore.EventStore
       const projections = yield* ProjectionStore.ProjectionStore
       const append = (streamId: string) =>
-        store.append({ streamId, streamType: "thing", expectedVersion: ExpectedVersion.any, events: [{ type: "A", data: {} }] })
+        store.append({
+          streamId,
+          streamType: "thing",
+          expectedVersion: ExpectedVersion.any,
+          events: [{ type: "A", data: {} }]
+        })
       const version = (streamId: string) => store.streamVersion(streamId)
       yield* append("kept")
       const appended = yield* Deferred.make<void>()
@@ -61,7 +66,9 @@ describe("EventStore.layerMemory", () => {
       expect(yield* version("kept")).toBe(1)
       expect(yield* version("new")).toBe(0)
       expect(Chunk.size(yield* Stream.runCollect(store.readStream("kept")))).toBe(1)
-      expect(Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll())).map((event) => event.streamId)).toEqual(["kept"])
+      expect(Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll())).map((event) => event.streamId)).toEqual([
+        "kept"
+      ])
       expect(yield* store.countAfter(yield* store.head)).toBe(0)
       const waiting = yield* Effect.fork(append("other"))
       yield* Effect.sleep("20 millis")

@@ -118,8 +118,14 @@ describe("Events.evolution", () => {
         .toEqual(ItemAdded.make({ sku: "A", priceCents: 250, quantity: 1 }))
     }
     // A Schema.TaggedClass takes it as its annotations.
-    class Renamed extends Schema.TaggedClass<Renamed>()("Renamed", { to: Schema.String }, Events.evolution({ formerNames: ["Retitled"] })) {}
-    expect(Either.getOrThrow(Events.decoder(Renamed)(stored("Retitled", { to: "b" }, 1))).data).toEqual(new Renamed({ to: "b" }))
+    class Renamed extends Schema.TaggedClass<Renamed>()(
+      "Renamed",
+      { to: Schema.String },
+      Events.evolution({ formerNames: ["Retitled"] })
+    ) {}
+    expect(Either.getOrThrow(Events.decoder(Renamed)(stored("Retitled", { to: "b" }, 1))).data).toEqual(
+      new Renamed({ to: "b" })
+    )
   })
 
   it("names the version it could not read, and refuses versions from a newer program", () => {
@@ -139,7 +145,12 @@ describe("Events.evolution", () => {
       expect(refused.reason).toContain("is not a positive integer")
     }
     const Counted = Schema.TaggedStruct("Counted", { n: Schema.Int }).annotations(Events.evolution({
-      upcasts: [Events.upcast(Schema.Struct({ items: Schema.NullOr(Schema.Array(Schema.String)) }), (v1) => ({ n: v1.items!.length }))]
+      upcasts: [
+        Events.upcast(
+          Schema.Struct({ items: Schema.NullOr(Schema.Array(Schema.String)) }),
+          (v1) => ({ n: v1.items!.length })
+        )
+      ]
     }))
     const threw = Either.getOrThrow(Either.flip(Events.decoder(Counted)(stored("Counted", { items: null }, 1))))
     expect(threw).toBeInstanceOf(Errors.EventDecodeError)
@@ -149,7 +160,9 @@ describe("Events.evolution", () => {
   it("refuses declarations that contradict each other", () => {
     const Old = Schema.TaggedStruct("Old", {})
     const claimsOld = Schema.TaggedStruct("New", {}).annotations(Events.evolution({ formerNames: ["Old"] }))
-    expect(() => Events.decoder(Schema.Union(claimsOld, Old))).toThrow(/"Old", a former name of "New", is still an event type/)
+    expect(() => Events.decoder(Schema.Union(claimsOld, Old))).toThrow(
+      /"Old", a former name of "New", is still an event type/
+    )
     const alsoClaims = Schema.TaggedStruct("Newer", {}).annotations(Events.evolution({ formerNames: ["Old"] }))
     expect(() => Events.decoder(Schema.Union(claimsOld, alsoClaims))).toThrow(/former name of both "New" and "Newer"/)
     expect(() => Events.decoder(Schema.Union(claimsOld, ItemRemoved).annotations(Events.evolution({}))))
@@ -165,7 +178,12 @@ describe("Events.evolution", () => {
 
 describe("Position", () => {
   it("orders by transaction, then sequence", () => {
-    const positions = [Position.make({ sequence: 5n, transaction: 2n }), Position.make({ sequence: 9n, transaction: 1n }), Position.make({ sequence: 1n, transaction: 2n }), Position.start]
+    const positions = [
+      Position.make({ sequence: 5n, transaction: 2n }),
+      Position.make({ sequence: 9n, transaction: 1n }),
+      Position.make({ sequence: 1n, transaction: 2n }),
+      Position.start
+    ]
     expect([...positions].sort(Position.Order)).toEqual([
       Position.start,
       Position.make({ sequence: 9n, transaction: 1n }),
@@ -174,7 +192,9 @@ describe("Position", () => {
     ])
     expect(Position.isAfter(Position.make({ sequence: 1n }), Position.start)).toBe(true)
     expect(Position.isAfter(Position.make({ sequence: 1n }), Position.make({ sequence: 1n }))).toBe(false)
-    expect(Position.max(Position.make({ sequence: 3n }), Position.make({ sequence: 2n, transaction: 1n }))).toEqual(Position.make({ sequence: 2n, transaction: 1n }))
+    expect(Position.max(Position.make({ sequence: 3n }), Position.make({ sequence: 2n, transaction: 1n }))).toEqual(
+      Position.make({ sequence: 2n, transaction: 1n })
+    )
   })
 
   it("round-trips through its text form", () => {

@@ -11,7 +11,9 @@ describe("Snapshot", () => {
     const wider = Schema.Struct({ amount: Schema.BigInt.pipe(Schema.betweenBigInt(0n, 20n)) })
     expect(Snapshot.fingerprint(bounded)).toMatch(/^[0-9a-f]{16}$/)
     expect(Snapshot.fingerprint(bounded)).not.toBe(Snapshot.fingerprint(wider))
-    expect(() => Snapshot.make({ state: bounded.annotations({ examples: [{ amount: 1n }] }), policy: Snapshot.everyEvents(5) }))
+    expect(() =>
+      Snapshot.make({ state: bounded.annotations({ examples: [{ amount: 1n }] }), policy: Snapshot.everyEvents(5) })
+    )
       .not.toThrow()
   })
 
@@ -22,7 +24,10 @@ describe("Snapshot", () => {
       Schema.Struct({ total: Schema.Number, items: Schema.Array(Schema.Struct({ sku: Schema.String })) }),
       Schema.Struct({ total: Schema.Int, items: Schema.Array(Schema.Struct({ code: Schema.String })) }),
       Schema.Struct({ total: Schema.Int, items: Schema.Array(Schema.Struct({ sku: Schema.NumberFromString })) }),
-      Schema.Struct({ total: Schema.Int.pipe(Schema.positive()), items: Schema.Array(Schema.Struct({ sku: Schema.String })) })
+      Schema.Struct({
+        total: Schema.Int.pipe(Schema.positive()),
+        items: Schema.Array(Schema.Struct({ sku: Schema.String }))
+      })
     ]
     const fingerprints = new Set([State(), ...changed].map(Snapshot.fingerprint))
     expect(fingerprints.size).toBe(changed.length + 1)

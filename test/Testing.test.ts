@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { AssertionError } from "node:assert"
 import { Cause, Data, Effect, Exit, Option, Schema } from "effect"
 import { Decider, Events } from "effect-eventsourcing"
 import * as Testing from "effect-eventsourcing/Testing"
+import { AssertionError } from "node:assert"
 
 const Switched = Schema.TaggedStruct("Switched", { on: Schema.Boolean })
 class AlreadyOn extends Data.TaggedError("AlreadyOn")<{ readonly since: number }> {}
@@ -23,8 +23,10 @@ const light = Testing.decider(lightDecider)
 
 /** The assertion failure an expectation died with, or `undefined` if it held. */
 const failure = <E>(check: Effect.Effect<void, E>) =>
-  Effect.map(Effect.exit(check), (exit) =>
-    Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.dieOption(exit.cause)))
+  Effect.map(
+    Effect.exit(check),
+    (exit) => Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.dieOption(exit.cause))
+  )
 
 const Measured = Schema.TaggedStruct("Measured", { value: Schema.Number })
 const gauge = Testing.decider(Decider.make({
@@ -67,7 +69,9 @@ describe("Testing.decider", () => {
       expect(otherError).toBeInstanceOf(AssertionError)
 
       // NaN encodes with Schema.Number, but JSON would store it as null: it could never be loaded.
-      const unstorable = yield* failure(gauge.given([]).when(Number.NaN).thenEvents([Measured.make({ value: Number.NaN })]))
+      const unstorable = yield* failure(
+        gauge.given([]).when(Number.NaN).thenEvents([Measured.make({ value: Number.NaN })])
+      )
       expect(String(unstorable)).toContain("cannot be stored")
       const unstorableGiven = yield* failure(gauge.given([Measured.make({ value: Infinity })]).when(1).thenState(1))
       expect(String(unstorableGiven)).toContain("given events cannot be stored")
@@ -81,20 +85,28 @@ describe("Testing.decider", () => {
       // Version 1 of "Switched" was "Toggled" with a state of "up" or "down".
       const Evolved = Switched.annotations(Events.evolution({
         formerNames: ["Toggled"],
-        upcasts: [Events.upcast(Schema.Struct({ state: Schema.Literal("up", "down") }), (v1) => ({ on: v1.state === "up" }))]
+        upcasts: [
+          Events.upcast(Schema.Struct({ state: Schema.Literal("up", "down") }), (v1) => ({ on: v1.state === "up" }))
+        ]
       }))
       const evolved = Testing.decider(Decider.make({ ...lightDecider, events: Evolved }))
-      yield* evolved.givenStored([{ type: "Toggled", data: { state: "up" } }]).when("on").thenFails(new AlreadyOn({ since: 1 }))
+      yield* evolved.givenStored([{ type: "Toggled", data: { state: "up" } }]).when("on").thenFails(
+        new AlreadyOn({ since: 1 })
+      )
       yield* evolved.givenStored([
         { type: "Toggled", data: { state: "up" } },
         { type: "Switched", data: { on: false }, schemaVersion: 2 }
       ]).when("on").thenState({ on: true, switches: 3 })
       // Events given in the current form go through the current version.
       yield* evolved.given([Switched.make({ on: true })]).when("off").thenState({ on: false, switches: 2 })
-      const unreadable = yield* failure(evolved.givenStored([{ type: "Toggled", data: { state: "sideways" } }]).when("on").thenEvents([]))
+      const unreadable = yield* failure(
+        evolved.givenStored([{ type: "Toggled", data: { state: "sideways" } }]).when("on").thenEvents([])
+      )
       expect(String(unreadable)).toContain("given events cannot be loaded")
       expect(String(unreadable)).toContain("reading version 1 as version 2")
-      const notJson = yield* failure(evolved.givenStored([{ type: "Switched", data: { on: new Date(0) } }]).when("on").thenEvents([]))
+      const notJson = yield* failure(
+        evolved.givenStored([{ type: "Switched", data: { on: new Date(0) } }]).when("on").thenEvents([])
+      )
       expect(String(notJson)).toContain("JSON cannot hold")
     }))
 })

@@ -6,9 +6,17 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Ref, Stream } from "effect"
-import { CommandHandler, Decider, EventStore, ExpectedVersion, Events, Position, Projection } from "effect-eventsourcing"
+import {
+  CommandHandler,
+  Decider,
+  Events,
+  EventStore,
+  ExpectedVersion,
+  Position,
+  Projection
+} from "effect-eventsourcing"
 import type { Backend } from "./support/backends.js"
-import { sqliteBackend, postgresBackend } from "./support/backends.js"
+import { postgresBackend, sqliteBackend } from "./support/backends.js"
 import { BasketEvent, ItemAdded } from "./support/basket.js"
 import { live } from "./support/live.js"
 
@@ -49,14 +57,23 @@ const storeOldRows = (backend: Backend | undefined, streamId: string) =>
         streamId,
         streamType: "basket",
         expectedVersion: ExpectedVersion.noStream,
-        events: oldRows.map(([type, data, version]) => ({ type, data: JSON.parse(data), ...(version === undefined ? {} : { schemaVersion: version }) }))
+        events: oldRows.map(([type, data, version]) => ({
+          type,
+          data: JSON.parse(data),
+          ...(version === undefined ? {} : { schemaVersion: version })
+        }))
       })
       return
     }
     const p = backend.placeholder
-    const max = (yield* Effect.promise(() => backend.query(`SELECT COALESCE(MAX(position), 0) AS max FROM ${backend.table("events")}`)))[0]!.max
+    const max = (yield* Effect.promise(() =>
+      backend.query(`SELECT COALESCE(MAX(position), 0) AS max FROM ${backend.table("events")}`)
+    ))[0]!.max
     yield* Effect.promise(() =>
-      backend.query(`INSERT INTO ${backend.table("entities")} (id, type, version) VALUES (${p(1)}, 'basket', ${oldRows.length})`, [streamId])
+      backend.query(
+        `INSERT INTO ${backend.table("entities")} (id, type, version) VALUES (${p(1)}, 'basket', ${oldRows.length})`,
+        [streamId]
+      )
     )
     for (const [index, [type, data, version]] of oldRows.entries()) {
       // Release 1 knew nothing of schema versions; release 2 recorded its own.
@@ -79,10 +96,14 @@ const storeOldRows = (backend: Backend | undefined, streamId: string) =>
 
 const cases: ReadonlyArray<{ readonly name: string; readonly skip: boolean; readonly backend: Backend | undefined }> = [
   { name: "memory", skip: false, backend: undefined },
-  ...[sqliteBackend(), postgresBackend("evolution")].map((backend) => ({ name: backend.name, skip: backend.skip, backend }))
+  ...[sqliteBackend(), postgresBackend("evolution")].map((backend) => ({
+    name: backend.name,
+    skip: backend.skip,
+    backend
+  }))
 ]
 
-for (const { name, skip, backend } of cases) {
+for (const { backend, name, skip } of cases) {
   describe.skipIf(skip)(`Event schema evolution on ${name}`, () => {
     layer(backend?.layer ?? EventStore.layerMemory)((methods) => {
       const it = live(methods)
@@ -104,7 +125,10 @@ for (const { name, skip, backend } of cases) {
           const handler = CommandHandler.make(basket)
           const loaded = yield* handler.load(streamId)
           expect(loaded.version).toBe(4)
-          expect([...loaded.state]).toEqual([["A", { priceCents: 250, quantity: 1 }], ["C", { priceCents: 199, quantity: 1 }]])
+          expect([...loaded.state]).toEqual([["A", { priceCents: 250, quantity: 1 }], ["C", {
+            priceCents: 199,
+            quantity: 1
+          }]])
           expect(total(loaded.state)).toBe(449)
 
           // Folding the decoded events gives the same state.
@@ -132,7 +156,10 @@ for (const { name, skip, backend } of cases) {
               event.streamId === streamId
                 ? Ref.update(seen, (all) => [
                   ...all,
-                  [event.data._tag, event.data._tag === "ItemAdded" ? event.data.priceCents * event.data.quantity : 0] as const
+                  [
+                    event.data._tag,
+                    event.data._tag === "ItemAdded" ? event.data.priceCents * event.data.quantity : 0
+                  ] as const
                 ])
                 : Effect.void
           })
@@ -152,7 +179,8 @@ for (const { name, skip, backend } of cases) {
           const additions = Projection.make({
             name: `basket-additions-${crypto.randomUUID()}`,
             events: ItemAdded,
-            handle: (event) => event.streamId === streamId ? Ref.update(added, (all) => [...all, event.data.sku]) : Effect.void
+            handle: (event) =>
+              event.streamId === streamId ? Ref.update(added, (all) => [...all, event.data.sku]) : Effect.void
           })
           const additionsRunner = yield* Effect.fork(Projection.run(additions, { pollInterval: "20 millis" }))
           yield* Projection.waitFor(additions.name, result.position)
@@ -166,7 +194,9 @@ for (const { name, skip, backend } of cases) {
           if (backend !== undefined) {
             const rows = yield* Effect.promise(() =>
               backend.query(
-                `SELECT name, details, schema_version FROM ${backend.table("events")} WHERE entity_id = ${backend.placeholder(1)} ORDER BY ordinal`,
+                `SELECT name, details, schema_version FROM ${backend.table("events")} WHERE entity_id = ${
+                  backend.placeholder(1)
+                } ORDER BY ordinal`,
                 [streamId]
               )
             )

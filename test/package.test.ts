@@ -39,7 +39,9 @@ describe("package", () => {
 
       const script = `
         const loaded = {}
-        for (const specifier of ${JSON.stringify([manifest.name, ...publicModules.map((m) => `${manifest.name}/${m}`)])}) {
+        for (const specifier of ${
+        JSON.stringify([manifest.name, ...publicModules.map((m) => `${manifest.name}/${m}`)])
+      }) {
           loaded[specifier] = Object.keys(await import(specifier)).sort()
         }
         let internal

@@ -6,7 +6,16 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { CommandHandler, Decider, Errors, Events, EventStore, ExpectedVersion, History, Snapshot } from "effect-eventsourcing"
+import {
+  CommandHandler,
+  Decider,
+  Errors,
+  Events,
+  EventStore,
+  ExpectedVersion,
+  History,
+  Snapshot
+} from "effect-eventsourcing"
 
 /** A total of amounts; version 1 of `Added` stored a `price`, version 2 an `amount`. */
 const deciderWith = (events: Schema.Schema<any, any>) =>

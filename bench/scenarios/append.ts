@@ -19,7 +19,9 @@ import { concurrently, rate, time, writers } from "../support.js"
 
 type Runtime = ManagedRuntime.ManagedRuntime<EventStore.EventStore | ProjectionStore.ProjectionStore, unknown>
 
-const data = (n: number) => ({ item: { sku: `SKU-${n % 1000}`, name: `Item ${n % 1000}`, quantity: 1 + (n % 3), unitPrice: 25 } })
+const data = (n: number) => ({
+  item: { sku: `SKU-${n % 1000}`, name: `Item ${n % 1000}`, quantity: 1 + (n % 3), unitPrice: 25 }
+})
 const libraryEvents = (count: number, n: number) =>
   Array.from({ length: count }, (_, index) => ({ type: "ItemAdded", data: data(n + index) }))
 const rows = (count: number, n: number): ReadonlyArray<NewRow> =>
@@ -107,16 +109,19 @@ export const existingStreams = async (
       const start = performance.now()
       yield* Effect.forEach(indices(appends), (n) => {
         const streamId = `${tag}-${n % streams}`
-        const attempt: Effect.Effect<void, unknown> = Effect.flatMap(store.streamVersion(streamId), (version) =>
-          store.append({
-            streamId,
-            streamType: "bench",
-            expectedVersion: ExpectedVersion.exact(version),
-            events: libraryEvents(1, n)
-          })).pipe(
-            Effect.asVoid,
-            Effect.catchTag("ConcurrencyError", () => Effect.suspend(() => (conflicts.count++, attempt)))
-          )
+        const attempt: Effect.Effect<void, unknown> = Effect.flatMap(
+          store.streamVersion(streamId),
+          (version) =>
+            store.append({
+              streamId,
+              streamType: "bench",
+              expectedVersion: ExpectedVersion.exact(version),
+              events: libraryEvents(1, n)
+            })
+        ).pipe(
+          Effect.asVoid,
+          Effect.catchTag("ConcurrencyError", () => Effect.suspend(() => (conflicts.count++, attempt)))
+        )
         return attempt
       }, { concurrency: writers, discard: true })
       return (performance.now() - start) / 1000
@@ -153,16 +158,26 @@ export const existingStreams = async (
   // The streams exist before the clock starts, for both sides.
   await runtime.runPromise(Effect.gen(function*() {
     const store = yield* EventStore.EventStore
-    yield* Effect.forEach(indices(streams), (n) =>
-      store.appendMany([`lib-existing-${run}-${n}`, `base-existing-${run}-${n}`].map((streamId) => ({
-        streamId,
-        streamType: "bench",
-        expectedVersion: ExpectedVersion.noStream,
-        events: libraryEvents(1, n)
-      }))), { concurrency: writers, discard: true })
+    yield* Effect.forEach(
+      indices(streams),
+      (n) =>
+        store.appendMany([`lib-existing-${run}-${n}`, `base-existing-${run}-${n}`].map((streamId) => ({
+          streamId,
+          streamType: "bench",
+          expectedVersion: ExpectedVersion.noStream,
+          events: libraryEvents(1, n)
+        }))),
+      { concurrency: writers, discard: true }
+    )
   }))
   const best = await bestOf(options.rounds, library, baseline)
-  return rate("3. read version + append exact, 8 writers, 1,000 streams", backend, "appends/s", best.library, best.baseline)
+  return rate(
+    "3. read version + append exact, 8 writers, 1,000 streams",
+    backend,
+    "appends/s",
+    best.library,
+    best.baseline
+  )
 }
 
 const Incremented = Schema.TaggedStruct("Incremented", { by: Schema.Int })
@@ -224,7 +239,9 @@ export const hotStream = async (
       return
     }
     const append = sqliteAppend(environment.sqlite)
-    const select = environment.sqlite.prepare(`SELECT ordinal, details FROM events WHERE entity_id = ? ORDER BY ordinal`)
+    const select = environment.sqlite.prepare(
+      `SELECT ordinal, details FROM events WHERE entity_id = ? ORDER BY ordinal`
+    )
     for (let n = 0; n < appends; n++) {
       const stored = select.all(streamId) as Array<{ details: string }>
       stored.reduce((total, row) => total + JSON.parse(row.details).by, 0)
@@ -242,4 +259,3 @@ export const hotStream = async (
     { note: `conflicts: library ${libraryConflicts}, baseline ${baselineConflicts}` }
   )
 }
-

@@ -58,9 +58,10 @@ const shape = (index: number): { readonly stream: string; readonly ordinal: numb
 }
 
 /** The same, as SQL over `generate_series(from, to - 1) AS i`, for PostgreSQL. */
-const shapedRows =
-  `short AS (
-    SELECT i, (i / 10) * ${10 - longStreams} + i % 10 - ${longStreams} AS n FROM generate_series($1::bigint, $2::bigint - 1) AS i
+const shapedRows = `short AS (
+    SELECT i, (i / 10) * ${
+  10 - longStreams
+} + i % 10 - ${longStreams} AS n FROM generate_series($1::bigint, $2::bigint - 1) AS i
   ),
   epochs AS (
     SELECT i, n / ${epoch} AS e, n % ${epoch} AS offset_,
@@ -77,7 +78,8 @@ const shapedRows =
 const eventId = (index: number) => `growth-${String(index).padStart(9, "0")}`
 const details = (index: number) =>
   JSON.stringify({ item: { sku: `SKU-${index % 1000}`, name: "Item", quantity: index % 3 + 1, unitPrice: 25 } })
-const detailsSql = `'{"item":{"sku":"SKU-' || (i % 1000) || '","name":"Item","quantity":' || (i % 3 + 1) || ',"unitPrice":25}}'`
+const detailsSql =
+  `'{"item":{"sku":"SKU-' || (i % 1000) || '","name":"Item","quantity":' || (i % 3 + 1) || ',"unitPrice":25}}'`
 
 /** A stream of 10 events that no later load adds to (the third epoch's streams have 10 events). */
 const shortStream = "s-2-0"
@@ -273,7 +275,10 @@ const measure = (operations: ReadonlyArray<Operation>, warmUp: number) =>
     return samples.map(median)
   })
 
-const item = (n: number) => ({ type: "ItemAdded", data: { item: { sku: `SKU-${n % 1000}`, name: "Item", quantity: 1, unitPrice: 25 } } })
+const item = (n: number) => ({
+  type: "ItemAdded",
+  data: { item: { sku: `SKU-${n % 1000}`, name: "Item", quantity: 1, unitPrice: 25 } }
+})
 
 /** Fails the run when a read does not give what the load stored. */
 const check = (condition: boolean, what: string) => (condition ? Effect.void : Effect.dieMessage(`growth: ${what}`))
@@ -293,7 +298,9 @@ const measureAt = (store: Store, size: number, options: Options) =>
     yield* check(report.violations.length === 0, `verify found ${JSON.stringify(report.violations.slice(0, 3))}`)
     const longVersion = Math.ceil(size / 10)
     yield* check((yield* events.streamVersion(longStream)) === longVersion, `${longStream} is not at ${longVersion}`)
-    const last = Chunk.toReadonlyArray(yield* Stream.runCollect(events.readStream(longStream, { direction: "backward", limit: 1 })))
+    const last = Chunk.toReadonlyArray(
+      yield* Stream.runCollect(events.readStream(longStream, { direction: "backward", limit: 1 }))
+    )
     yield* check(last[0]?.version === longVersion, `${longStream} does not end at ${longVersion}`)
     const short = Chunk.toReadonlyArray(yield* Stream.runCollect(events.readStream(shortStream)))
     yield* check(short.length === 10 && short[9]!.version === 10, `${shortStream} does not hold 10 events`)
@@ -308,7 +315,8 @@ const measureAt = (store: Store, size: number, options: Options) =>
     }
     const original = yield* events.append(retry)
     yield* check(
-      original.version === 10 && Position.equals(original.position, retried) && original.events[0]?.id === eventId(retriedIndex),
+      original.version === 10 && Position.equals(original.position, retried) &&
+        original.events[0]?.id === eventId(retriedIndex),
       "the retry did not return the original append"
     )
 
@@ -338,21 +346,38 @@ const measureAt = (store: Store, size: number, options: Options) =>
         repetitions,
         run: (n) =>
           Effect.map(
-            events.append({ streamId: existing, streamType: "bench", expectedVersion: ExpectedVersion.exact(existingVersion), events: [item(n)] }),
+            events.append({
+              streamId: existing,
+              streamType: "bench",
+              expectedVersion: ExpectedVersion.exact(existingVersion),
+              events: [item(n)]
+            }),
             (result) => (existingVersion = result.version)
           )
       },
       { name: "streamVersion", repetitions, run: () => events.streamVersion(shortStream) },
-      { name: "readStream, a stream of 10 events", repetitions, run: () => Stream.runDrain(events.readStream(shortStream)) },
+      {
+        name: "readStream, a stream of 10 events",
+        repetitions,
+        run: () => Stream.runDrain(events.readStream(shortStream))
+      },
       { name: "head", repetitions, run: () => events.head },
-      { name: "countAfter, unbounded (linear by design)", repetitions: countRepetitions, run: () => events.countAfter(behind) },
+      {
+        name: "countAfter, unbounded (linear by design)",
+        repetitions: countRepetitions,
+        run: () => events.countAfter(behind)
+      },
       { name: "Projection.status, checkpoint far behind", repetitions, run: () => Projection.status("growth-behind") },
       {
         name: "readAll, one batch of 500 from the middle",
         repetitions,
         run: () => Stream.runDrain(Stream.take(events.readAll({ after: middle, batchSize: 500 }), 500))
       },
-      { name: `retry of an append to a ${longVersion.toLocaleString("en-US")}-event stream`, repetitions, run: () => events.append(retry) }
+      {
+        name: `retry of an append to a ${longVersion.toLocaleString("en-US")}-event stream`,
+        repetitions,
+        run: () => events.append(retry)
+      }
     ]
     const medians = yield* measure(operations, options.warmUp)
     return operations.map((operation, index) => ({ name: operation.name, micros: medians[index]! }))
@@ -401,7 +426,9 @@ export const costsAsTheStoreGrows = async (backend: Backend, options: Options): 
           large: { events: large, loadSeconds: loadSeconds[1]!, microseconds: largeMicros }
         },
         note: linear
-          ? `${count(large)} / ${count(small)}: grows with the events counted (${(large / small).toFixed(0)}x more here)`
+          ? `${count(large)} / ${count(small)}: grows with the events counted (${
+            (large / small).toFixed(0)
+          }x more here)`
           : `${count(large)} / ${count(small)}${ratio > 1.5 ? ": NOT FLAT" : ""}`
       }
     })

@@ -15,7 +15,10 @@ const Pinged = Schema.TaggedStruct("Pinged", { n: Schema.Int })
 
 const pollInterval = 50
 
-export const liveLatency = async (store: Seeded, options: { readonly appends: number; readonly listen: boolean }): Promise<Result> => {
+export const liveLatency = async (
+  store: Seeded,
+  options: { readonly appends: number; readonly listen: boolean }
+): Promise<Result> => {
   const writer = ManagedRuntime.make(store.layer({ listen: false }))
   const reader = ManagedRuntime.make(store.layer({ listen: options.listen }))
   const waiting = new Map<number, (at: number) => void>()
@@ -36,8 +39,7 @@ export const liveLatency = async (store: Seeded, options: { readonly appends: nu
       })))
   // Between appends the reader is left idle, as it would be on an idle store: a few
   // milliseconds with notifications, a random part of the poll interval when polling.
-  const pause = () =>
-    new Promise((resolve) => setTimeout(resolve, options.listen ? 5 : Math.random() * pollInterval))
+  const pause = () => new Promise((resolve) => setTimeout(resolve, options.listen ? 5 : Math.random() * pollInterval))
   const measure = async (append: (n: number) => Promise<unknown>, offset: number) => {
     const samples: Array<number> = []
     for (let n = offset; n < offset + options.appends; n++) {

@@ -5,10 +5,10 @@
  *    from the first, committing its checkpoint after each batch;
  * 7. aggregate load: a stream of 10,000 events read and folded into a state.
  */
+import type Database from "better-sqlite3"
 import { Effect, Fiber, ManagedRuntime, Schema } from "effect"
 import type { ProjectionStore } from "effect-eventsourcing"
 import { CommandHandler, Decider, EventStore, ExpectedVersion, Projection } from "effect-eventsourcing"
-import type Database from "better-sqlite3"
 import pg from "pg"
 import { pgReadBatch, sqliteReadBatch } from "../baseline.js"
 import type { Seeded } from "../seed.js"
@@ -42,9 +42,16 @@ export const catchUp = async (store: Seeded): Promise<Result> => {
   const baselineSeconds = store.backend === "postgres"
     ? await pgCatchUp(store.where, store.count)
     : await sqliteCatchUp(store.where, store.count)
-  return rate("5. catch-up from position 0, no-op handler", store.backend, "events/s", store.count / librarySeconds, store.count / baselineSeconds, {
-    note: `${store.count} events, batches of ${batchSize}`
-  })
+  return rate(
+    "5. catch-up from position 0, no-op handler",
+    store.backend,
+    "events/s",
+    store.count / librarySeconds,
+    store.count / baselineSeconds,
+    {
+      note: `${store.count} events, batches of ${batchSize}`
+    }
+  )
 }
 
 const pgCatchUp = async (schema: string, count: number) => {
@@ -59,10 +66,13 @@ const pgCatchUp = async (schema: string, count: number) => {
     for (const row of rows) JSON.parse(row.details)
     const last = rows.at(-1)!
     after = { transaction: last.transaction_id, position: last.position }
-    await client.query(`UPDATE ${schema}.projections SET position = $1, transaction_id = $2::xid8 WHERE source = 'baseline'`, [
-      after.position,
-      after.transaction
-    ])
+    await client.query(
+      `UPDATE ${schema}.projections SET position = $1, transaction_id = $2::xid8 WHERE source = 'baseline'`,
+      [
+        after.position,
+        after.transaction
+      ]
+    )
     read += rows.length
   }
   const seconds = (performance.now() - start) / 1000
@@ -149,7 +159,14 @@ export const load = async (
     if (rows.length !== length || total < 0) throw new Error("short load")
     baselineSeconds = Math.min(baselineSeconds, (performance.now() - start) / 1000)
   }
-  return rate("7. load a stream of 10,000 events into state", backend, "loads/s", 1 / librarySeconds, 1 / baselineSeconds, {
-    note: `library ${(librarySeconds * 1000).toFixed(1)} ms, baseline ${(baselineSeconds * 1000).toFixed(1)} ms`
-  })
+  return rate(
+    "7. load a stream of 10,000 events into state",
+    backend,
+    "loads/s",
+    1 / librarySeconds,
+    1 / baselineSeconds,
+    {
+      note: `library ${(librarySeconds * 1000).toFixed(1)} ms, baseline ${(baselineSeconds * 1000).toFixed(1)} ms`
+    }
+  )
 }

@@ -96,7 +96,8 @@ const rawReads = (backend: Backend, env: Environment) => {
     `SELECT version, state FROM snapshots WHERE stream_id = ? AND schema_id = ? ORDER BY version DESC LIMIT 1`
   )
   return {
-    eventsAfter: async (streamId: string, version: number) => events.all(streamId, version) as Array<{ details: string }>,
+    eventsAfter: async (streamId: string, version: number) =>
+      events.all(streamId, version) as Array<{ details: string }>,
     snapshot: async (streamId: string) => snapshot.get(streamId, schemaId) as { version: number; state: string }
   }
 }

@@ -69,7 +69,11 @@ export const projection = Projection.make({
       const cartId = event.streamId
       if (event.data._tag === "CartCreated") {
         yield* sql`INSERT INTO carts ${
-          sql.insert({ cart_id: cartId, currency: event.data.currency, items_json: JSON.stringify({ items: [], total: 0 }) })
+          sql.insert({
+            cart_id: cartId,
+            currency: event.data.currency,
+            items_json: JSON.stringify({ items: [], total: 0 })
+          })
         }`
         return
       }

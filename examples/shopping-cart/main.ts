@@ -19,7 +19,7 @@ const program = Effect.gen(function*() {
   yield* Console.log(`Shopping cart ${cartId} on ${yield* Backend.Backend}\n`)
   yield* Console.log("Commands:")
   for (const command of commands) {
-    const { _tag, tenantId: _tenant, cartId: _cart, ...fields } = command
+    const { _tag, cartId: _cart, tenantId: _tenant, ...fields } = command
     yield* Console.log(`  ${_tag.padEnd(20)} ${JSON.stringify(fields)}`)
   }
   yield* Console.log("\nStored events (version, position, type, details, actor):")

@@ -9,7 +9,9 @@ export const render = (catalog: EventCatalog, title: string): string => {
   // GitHub numbers a repeated anchor in the order of the headings, so they are all counted.
   const anchor = anchors()
   for (const fixed of [title, "Stream types", "Projections", "Events"]) anchor(fixed)
-  const links = new Map(catalog.events.map((event) => [event.type, `[${code(event.type)}](#${anchor(heading(event))})`]))
+  const links = new Map(
+    catalog.events.map((event) => [event.type, `[${code(event.type)}](#${anchor(heading(event))})`])
+  )
   const linked = (types: ReadonlyArray<string>) => types.map((type) => links.get(type)!).join(", ")
   const described = catalog.events.some((event) => event.description !== undefined || event.title !== undefined)
 
@@ -32,7 +34,10 @@ export const render = (catalog: EventCatalog, title: string): string => {
     "",
     "## Stream types",
     "",
-    ...table(["stream type", "emits"], catalog.streamTypes.map((entry) => [code(entry.streamType), linked(entry.events)])),
+    ...table(
+      ["stream type", "emits"],
+      catalog.streamTypes.map((entry) => [code(entry.streamType), linked(entry.events)])
+    ),
     "",
     "## Projections",
     "",
@@ -40,7 +45,7 @@ export const render = (catalog: EventCatalog, title: string): string => {
     "",
     "## Events"
   ]
-  for (const event of catalog.events) lines.push("", `### ${heading(event)}`, "", ...section(event))
+  for (const event of catalog.events) extend(lines, ["", `### ${heading(event)}`, "", ...section(event)])
   return `${lines.join("\n")}\n`
 }
 
@@ -56,20 +61,27 @@ const section = (event: EventEntry): Array<string> => {
   )
   if (event.schemaVersion > 1) lines.push(`Stored in schema version ${event.schemaVersion}.`)
   if (event.formerNames.length > 0) lines.push(`Formerly stored as: ${codes(event.formerNames)}.`)
-  lines.push("", ...described({ ...event.schema }))
+  extend(lines, ["", ...described({ ...event.schema })])
   for (const older of event.olderVersions) {
-    lines.push("", `Schema version ${older.version} stored:`, "", ...described({ ...older.schema }))
+    extend(lines, ["", `Schema version ${older.version} stored:`, "", ...described({ ...older.schema })])
   }
   return lines
+}
+
+/** Adds lines at the end (spreading them into `push` would be bounded by the stack). */
+const extend = (lines: Array<string>, more: ReadonlyArray<string>): void => {
+  for (const line of more) lines.push(line)
 }
 
 /** A schema's fields (of each of its stored forms), then the schema itself. */
 const described = (schema: JsonSchema): Array<string> => {
   const lines: Array<string> = []
-  const forms = Array.isArray(schema.anyOf) && schema.properties === undefined ? schema.anyOf.filter(isRecord) : [schema]
+  const forms = Array.isArray(schema.anyOf) && schema.properties === undefined
+    ? schema.anyOf.filter(isRecord)
+    : [schema]
   for (const [index, form] of forms.entries()) {
     if (forms.length > 1) lines.push(`Stored form ${index + 1}:`, "")
-    lines.push(...fields(form), "")
+    extend(lines, [...fields(form), ""])
   }
   lines.push("```json", JSON.stringify(schema, null, 2), "```")
   return lines

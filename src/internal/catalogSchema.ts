@@ -44,7 +44,12 @@ export const storedDataSchemas = (
       return Either.left({ eventType: type, reason: "no member of its Schema is a struct with this _tag" })
     }
     try {
-      schemas.set(type, inStableOrder(forStoredJson(JSONSchema.make(Schema.make(forms.length === 1 ? forms[0]! : AST.Union.make(forms))))))
+      schemas.set(
+        type,
+        inStableOrder(
+          forStoredJson(JSONSchema.make(Schema.make(forms.length === 1 ? forms[0]! : AST.Union.make(forms))))
+        )
+      )
     } catch (error) {
       return Either.left({
         eventType: type,
@@ -72,7 +77,9 @@ export const olderVersionSchemas = (
     } catch (error) {
       return Either.left({
         eventType: type,
-        reason: `the data of its version ${index + 1} has no JSON Schema: ${error instanceof Error ? error.message : String(error)}`
+        reason: `the data of its version ${index + 1} has no JSON Schema: ${
+          error instanceof Error ? error.message : String(error)
+        }`
       })
     }
   }

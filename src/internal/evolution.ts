@@ -68,7 +68,9 @@ export const resolve = <Upcast>(ast: AST.AST): Resolved<Upcast> => {
     if (declared === undefined) continue
     const other = declarations.get(type)
     if (other !== undefined && other !== declared) {
-      throw new Error(`Events.evolution: the event type ${JSON.stringify(type)} has two different evolutions in one Schema`)
+      throw new Error(
+        `Events.evolution: the event type ${JSON.stringify(type)} has two different evolutions in one Schema`
+      )
     }
     declarations.set(type, declared)
   }
@@ -77,20 +79,26 @@ export const resolve = <Upcast>(ast: AST.AST): Resolved<Upcast> => {
     for (const former of declared.formerNames) {
       if (types.has(former)) {
         throw new Error(
-          `Events.evolution: ${JSON.stringify(former)}, a former name of ${JSON.stringify(type)}, is still an event type of the Schema`
+          `Events.evolution: ${JSON.stringify(former)}, a former name of ${
+            JSON.stringify(type)
+          }, is still an event type of the Schema`
         )
       }
       const claimed = renamed.get(former)
       if (claimed !== undefined && claimed !== type) {
         throw new Error(
-          `Events.evolution: ${JSON.stringify(former)} is a former name of both ${JSON.stringify(claimed)} and ${JSON.stringify(type)}`
+          `Events.evolution: ${JSON.stringify(former)} is a former name of both ${JSON.stringify(claimed)} and ${
+            JSON.stringify(type)
+          }`
         )
       }
       renamed.set(former, type)
     }
   }
   const upcasts = new Map(
-    [...declarations].filter(([, declared]) => declared.upcasts.length > 0).map(([type, declared]) => [type, declared.upcasts])
+    [...declarations].filter(([, declared]) => declared.upcasts.length > 0).map((
+      [type, declared]
+    ) => [type, declared.upcasts])
   )
   const resolved: Resolved<unknown> = {
     renamed,

@@ -59,10 +59,13 @@ export const foldStream = <State, Event extends { readonly _tag: string }>(
   const foldChunk = chunkFolder(decider)
   return (streamId: string, options: FoldOptions<State>): Effect.Effect<Loaded<State>, LoadError, EventStore> =>
     Effect.flatMap(EventStore, (store) => {
-      const { start: from, toVersion, stopBefore } = options
+      const { start: from, stopBefore, toVersion } = options
       const limit = toVersion === undefined ? undefined : Math.max(0, toVersion - from.version)
       if (limit === 0) return Effect.succeed(from)
-      const events = store.readStream(streamId, limit === undefined ? { from: from.version + 1 } : { from: from.version + 1, limit })
+      const events = store.readStream(
+        streamId,
+        limit === undefined ? { from: from.version + 1 } : { from: from.version + 1, limit }
+      )
       return Stream.runFoldWhileEffect(
         Stream.chunks(events),
         { loaded: from, done: false } as Progress<State>,

@@ -78,7 +78,9 @@ export const prepareAppends = (
     const expectedVersion = request.expectedVersion as ExpectedVersion.ExpectedVersion
     if (!ExpectedVersion.isValid(expectedVersion)) {
       return invalid(
-        `the expected version ${String(expectedVersion)} is not "any", "no-stream", "stream-exists" or an integer from 0 to ${ExpectedVersion.maxVersion}`
+        `the expected version ${
+          String(expectedVersion)
+        } is not "any", "no-stream", "stream-exists" or an integer from 0 to ${ExpectedVersion.maxVersion}`
       )
     }
     if (!Array.isArray(request.events)) return invalid("events must be an array")
@@ -92,7 +94,9 @@ export const prepareAppends = (
       const where = `event ${index + 1} (${JSON.stringify(type)})`
       const data = toJson(event.data)
       if (data === undefined) return invalid(`${where} has data that JSON cannot hold faithfully`)
-      if (event.metadata !== undefined && !isObject(event.metadata)) return invalid(`${where} has metadata that is not an object`)
+      if (event.metadata !== undefined && !isObject(event.metadata)) {
+        return invalid(`${where} has metadata that is not an object`)
+      }
       const metadataValue = event.metadata === undefined
         ? context.metadata
         : { ...context.metadata, ...(event.metadata as EventMetadata) }

@@ -56,7 +56,11 @@ export const processor = <Event extends { readonly _tag: string }, E, R>(
   const handle = handler(projection, types)
 
   /** Commits `events` with the checkpoint moved to their end, retrying a failing handler. */
-  const commit = (checkpoint: Option.Option<Position.Position>, events: ReadonlyArray<RecordedEvent>, oneByOne: boolean) =>
+  const commit = (
+    checkpoint: Option.Option<Position.Position>,
+    events: ReadonlyArray<RecordedEvent>,
+    oneByOne: boolean
+  ) =>
     projections.commit(name, checkpoint, events.at(-1)!.position, handle(events, oneByOne)).pipe(
       Effect.retry({ schedule: options.retry, while: isFailure })
     )
@@ -71,7 +75,13 @@ export const processor = <Event extends { readonly _tag: string }, E, R>(
       const event = failure.event ?? append.find((event) => types.has(event.type))!
       const cause = failure instanceof Undecodable ? failure.error : failure.cause
       return Effect.fail(
-        new ProjectionError({ projection: name, streamId: event.streamId, version: event.version, eventType: event.type, cause })
+        new ProjectionError({
+          projection: name,
+          streamId: event.streamId,
+          version: event.version,
+          eventType: event.type,
+          cause
+        })
       )
     }
     // Each event in a savepoint of its own: a failing one is undone and set aside, the others kept.

@@ -14,11 +14,11 @@ import { EventStore } from "../EventStore.js"
 import * as Position from "../Position.js"
 import type { Projection } from "../Projection.js"
 import { ProjectionStore } from "../ProjectionStore.js"
+import { isWellFormed } from "./prepareAppend.js"
 import type { BatchOptions } from "./projectionBatches.js"
 import * as Batches from "./projectionBatches.js"
 import * as RunnerSupport from "./projectionRunnerSupport.js"
 import * as States from "./projectionStates.js"
-import { isWellFormed } from "./prepareAppend.js"
 
 export interface Options extends BatchOptions {
   readonly batchSize: number
@@ -38,7 +38,9 @@ const consumedTypes = (projection: Projection<any, any, any>): Effect.Effect<Rea
   }
   const types = Events.storedTypes(projection.events)
   return types === undefined
-    ? Effect.dieMessage(`Projection ${JSON.stringify(projection.name)}: its event Schema must be a union of tagged schemas`)
+    ? Effect.dieMessage(
+      `Projection ${JSON.stringify(projection.name)}: its event Schema must be a union of tagged schemas`
+    )
     : Effect.succeed(types)
 }
 
@@ -55,20 +57,21 @@ export const run = <Event extends { readonly _tag: string }, E, R>(
       Effect.sync(() => States.register(projections, name)),
       (runner) => Effect.sync(runner.remove)
     )
-    return yield* whileLeading(projection, runner, Batches.processor(projection, projections, types, options), options).pipe(
-      Effect.tapError((error) =>
-        error._tag === "ProjectionError"
-          ? Effect.sync(() => runner.stop(error))
-          : Effect.logWarning(`Projection ${JSON.stringify(name)} starts again from its checkpoint`, error)
-      ),
-      // The store failed, or another runner moved the checkpoint: begin again from the checkpoint.
-      Effect.retry({ schedule: reconnect, while: (error) => error._tag !== "ProjectionError" }),
-      Effect.flatMap(() => Effect.never),
-      Effect.catchIf(
-        (error): error is Exclude<typeof error, ProjectionError> => error._tag !== "ProjectionError",
-        (error) => Effect.die(error)
-      )
-    ) as Effect.Effect<never, ProjectionError, R>
+    return yield* whileLeading(projection, runner, Batches.processor(projection, projections, types, options), options)
+      .pipe(
+        Effect.tapError((error) =>
+          error._tag === "ProjectionError"
+            ? Effect.sync(() => runner.stop(error))
+            : Effect.logWarning(`Projection ${JSON.stringify(name)} starts again from its checkpoint`, error)
+        ),
+        // The store failed, or another runner moved the checkpoint: begin again from the checkpoint.
+        Effect.retry({ schedule: reconnect, while: (error) => error._tag !== "ProjectionError" }),
+        Effect.flatMap(() => Effect.never),
+        Effect.catchIf(
+          (error): error is Exclude<typeof error, ProjectionError> => error._tag !== "ProjectionError",
+          (error) => Effect.die(error)
+        )
+      ) as Effect.Effect<never, ProjectionError, R>
   }))
 
 /**

@@ -16,7 +16,9 @@ export interface RunnerSupport {
    * elsewhere. The effect it returns fails if the right is lost (the connection holding it
    * died), so that the runner stops; it never succeeds.
    */
-  readonly lead: (projection: string) => Effect.Effect<Effect.Effect<never, EventStoreError>, EventStoreError, Scope.Scope>
+  readonly lead: (
+    projection: string
+  ) => Effect.Effect<Effect.Effect<never, EventStoreError>, EventStoreError, Scope.Scope>
   /** Wakes whoever waits for a projection's progress in this process when a commit lands. */
   readonly commits: Effect.Effect<Effect.Effect<void>, never, Scope.Scope>
 }

@@ -103,4 +103,5 @@ export const claimInline = (store: ProjectionStore, projection: string): boolean
 }
 
 /** Whether a command handler of this process ran the projection inline. */
-export const runsInline = (store: ProjectionStore, projection: string): boolean => inline.get(store)?.has(projection) ?? false
+export const runsInline = (store: ProjectionStore, projection: string): boolean =>
+  inline.get(store)?.has(projection) ?? false

@@ -4,8 +4,8 @@
  * (`IllegalArgumentException`), not a typed failure a caller could handle.
  */
 import * as Cause from "effect/Cause"
-import * as Stream from "effect/Stream"
 import * as Duration from "effect/Duration"
+import * as Stream from "effect/Stream"
 import type { CountOptions, ReadAllOptions, ReadStreamOptions, SubscribeOptions, VerifyOptions } from "../EventStore.js"
 
 /** Events fetched per round trip when a read names no batch size. */
@@ -54,7 +54,9 @@ export const validated = <A, E, R>(
 /** The most violations each check of `verify` lists; a bad limit is a defect, as bad read options are. */
 export const verifyLimit = (options: VerifyOptions | undefined): number => {
   const limit = options?.limit ?? 100
-  if (!isCount(limit, 1)) throw new Cause.IllegalArgumentException(`verify: limit must be a positive integer, got ${String(limit)}`)
+  if (!isCount(limit, 1)) {
+    throw new Cause.IllegalArgumentException(`verify: limit must be a positive integer, got ${String(limit)}`)
+  }
   return limit
 }
 
@@ -62,6 +64,8 @@ export const verifyLimit = (options: VerifyOptions | undefined): number => {
 export const countLimit = (options: CountOptions | undefined): number => {
   const upTo = options?.upTo
   if (upTo === undefined) return Infinity
-  if (!isCount(upTo, 1)) throw new Cause.IllegalArgumentException(`countAfter: upTo must be a positive integer, got ${String(upTo)}`)
+  if (!isCount(upTo, 1)) {
+    throw new Cause.IllegalArgumentException(`countAfter: upTo must be a positive integer, got ${String(upTo)}`)
+  }
   return upTo
 }

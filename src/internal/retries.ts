@@ -7,8 +7,8 @@
  * refused, so an id names one event for good.
  */
 import { InvalidAppendError } from "../Errors.js"
-import type { AppendResult } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
+import type { AppendResult } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import type { PreparedAppend } from "./prepareAppend.js"
 
@@ -65,11 +65,15 @@ export const combine = (
   const refused = writing.find((classification) => classification instanceof InvalidAppendError)
   if (refused !== undefined) return refused
   if (writing.includes("new")) {
-    const index = classifications.findIndex((classification) => classification !== undefined && classification !== "new")
+    const index = classifications.findIndex((classification) =>
+      classification !== undefined && classification !== "new"
+    )
     return new InvalidAppendError({
       streamId: appends[index]!.streamId,
       reason: "part of this append is already stored under the same event ids, and part is not"
     })
   }
-  return appends.map((append, index) => (classifications[index] as AppendResult | undefined) ?? current(append.streamId))
+  return appends.map((append, index) =>
+    (classifications[index] as AppendResult | undefined) ?? current(append.streamId)
+  )
 }

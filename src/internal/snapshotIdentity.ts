@@ -15,7 +15,8 @@ import type { Snapshots } from "../Snapshot.js"
 export const fingerprint = (ast: SchemaAST.AST): string => hashText(jsonOf(ast))
 
 /** JSON text of a value, with bigints as text rather than refused. */
-const jsonOf = (value: unknown): string => JSON.stringify(value, (_, item) => (typeof item === "bigint" ? `${item}n` : item))
+const jsonOf = (value: unknown): string =>
+  JSON.stringify(value, (_, item) => (typeof item === "bigint" ? `${item}n` : item))
 
 const hashText = (text: string): string => {
   let hash = 0xcbf29ce484222325n
@@ -55,4 +56,3 @@ export const foldFingerprint = (decider: Decider.Decider<any, any, any, any, any
 /** The identity a decider's snapshots are stored under: the settings' and the fold's. */
 export const identity = (decider: Decider.Decider<any, any, any, any, any>, snapshots: Snapshots<any>): string =>
   `${snapshots.schemaId}+${foldFingerprint(decider)}`
-

@@ -45,7 +45,10 @@ const inBackground = (store: SnapshotStore, streamId: string, what: string, work
     if (!claimed) return
     yield* work.pipe(
       // A write that hangs (a connection that never answers) must not hold the claim for ever.
-      Effect.timeoutFail({ duration: backgroundTimeout, onTimeout: () => new Error(`timed out after ${backgroundTimeout}`) }),
+      Effect.timeoutFail({
+        duration: backgroundTimeout,
+        onTimeout: () => new Error(`timed out after ${backgroundTimeout}`)
+      }),
       Effect.catchAllCause((cause) => Effect.logWarning(`Could not ${what}`, cause)),
       Effect.annotateLogs({ streamId }),
       Effect.ensuring(Effect.suspend(() => {
@@ -70,11 +73,14 @@ export const outsideTransactions = (
   what: string,
   work: Effect.Effect<void, unknown, EventStore>
 ): Effect.Effect<void, never, EventStore> =>
-  Effect.flatMap(EventStore, (events) =>
-    Effect.flatMap(TransactionProbe.inTransaction(events), (inTransaction) =>
-      inTransaction
-        ? Effect.void
-        : inBackground(store, streamId, what, Effect.provideService(work, EventStore, events))))
+  Effect.flatMap(
+    EventStore,
+    (events) =>
+      Effect.flatMap(TransactionProbe.inTransaction(events), (inTransaction) =>
+        inTransaction
+          ? Effect.void
+          : inBackground(store, streamId, what, Effect.provideService(work, EventStore, events)))
+  )
 
 /** The event at a version of a stream, if the stream has reached it. */
 export const eventAt = (streamId: string, version: number) =>

@@ -35,31 +35,32 @@ interface Usable<State> {
 }
 
 /** The state of a stored snapshot, if it is one the decider can start from. */
-const usable = <State>(streamType: string, decode: (state: string) => Either.Either<State, unknown>) =>
-(snapshot: StoredSnapshot): Effect.Effect<Option.Option<Usable<State>>> => {
-  if (snapshot.streamType !== streamType || snapshot.version < 1) return Effect.succeedNone
-  const ignored = (error: unknown) =>
-    Effect.as(
-      Effect.logWarning(`Ignored the snapshot at version ${snapshot.version}: its state does not decode`, error),
-      Option.none()
-    )
-  let decoded: Either.Either<State, unknown>
-  try {
-    decoded = decode(snapshot.state)
-  } catch (error) {
-    // A transformation of the state Schema that throws instead of failing.
-    return ignored(error)
+const usable =
+  <State>(streamType: string, decode: (state: string) => Either.Either<State, unknown>) =>
+  (snapshot: StoredSnapshot): Effect.Effect<Option.Option<Usable<State>>> => {
+    if (snapshot.streamType !== streamType || snapshot.version < 1) return Effect.succeedNone
+    const ignored = (error: unknown) =>
+      Effect.as(
+        Effect.logWarning(`Ignored the snapshot at version ${snapshot.version}: its state does not decode`, error),
+        Option.none()
+      )
+    let decoded: Either.Either<State, unknown>
+    try {
+      decoded = decode(snapshot.state)
+    } catch (error) {
+      // A transformation of the state Schema that throws instead of failing.
+      return ignored(error)
+    }
+    return Either.match(decoded, {
+      onLeft: ignored,
+      // Its position is the one of the event at its version, which the load reads.
+      onRight: (state) =>
+        Effect.succeedSome({
+          folded: { state, version: snapshot.version, position: Position.start },
+          eventId: snapshot.eventId
+        })
+    })
   }
-  return Either.match(decoded, {
-    onLeft: ignored,
-    // Its position is the one of the event at its version, which the load reads.
-    onRight: (state) =>
-      Effect.succeedSome({
-        folded: { state, version: snapshot.version, position: Position.start },
-        eventId: snapshot.eventId
-      })
-  })
-}
 
 /**
  * Snapshots a folded state, with the id of the event at its version, read afresh: if the stream

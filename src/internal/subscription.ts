@@ -15,8 +15,8 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { EventDecodeError } from "../Errors.js"
-import type { ReadAllOptions, ReadError, SubscribeOptions } from "../EventStore.js"
 import type { RecordedEvent } from "../Events.js"
+import type { ReadAllOptions, ReadError, SubscribeOptions } from "../EventStore.js"
 import * as Position from "../Position.js"
 import { defaultBatchSize, validated } from "./readOptions.js"
 
@@ -66,10 +66,12 @@ const next = (
       ? Effect.fail(batch.broken)
       : Effect.succeed([Chunk.unsafeFromArray(batch.events), Option.some<Cursor>({ broken: batch.broken })] as const)
   }
-  return Effect.succeed([
-    Chunk.unsafeFromArray(batch.events),
-    last !== undefined && more(last) ? Option.some<Cursor>(last) : Option.none()
-  ] as const)
+  return Effect.succeed(
+    [
+      Chunk.unsafeFromArray(batch.events),
+      last !== undefined && more(last) ? Option.some<Cursor>(last) : Option.none()
+    ] as const
+  )
 }
 
 /** Reads on from a position, or fails at the row a read stopped before. */
@@ -93,10 +95,13 @@ export const follow = (
         options?.after ?? Position.start,
         (cursor) =>
           read(cursor, (after) =>
-            Effect.flatMap(Effect.retry(readBatch(after, size), { schedule: readRetry, while: isStoreError }), (batch) =>
-              batch.events.length === 0 && batch.broken === undefined
-                ? Effect.as(nextChange, [Chunk.empty<RecordedEvent>(), Option.some<Cursor>(after)] as const)
-                : next(batch, () => true)))
+            Effect.flatMap(
+              Effect.retry(readBatch(after, size), { schedule: readRetry, while: isStoreError }),
+              (batch) =>
+                batch.events.length === 0 && batch.broken === undefined
+                  ? Effect.as(nextChange, [Chunk.empty<RecordedEvent>(), Option.some<Cursor>(after)] as const)
+                  : next(batch, () => true)
+            ))
       )
     }))
   })

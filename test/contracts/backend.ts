@@ -46,7 +46,10 @@ export interface ContractStore<R> {
   /** For the history contract: events with timestamps of the test's choosing. */
   readonly writeDated: WriteDated
   /** Replaces the state of every snapshot of a stream with this text, as plain SQL would. */
-  readonly corruptSnapshots: (streamId: string, state: string) => Effect.Effect<void, unknown, SnapshotStore.SnapshotStore>
+  readonly corruptSnapshots: (
+    streamId: string,
+    state: string
+  ) => Effect.Effect<void, unknown, SnapshotStore.SnapshotStore>
   /** Deletes a stream's events and its row with plain SQL, as an operator would, on the SQL backends. */
   readonly deleteStream?: (streamId: string) => Effect.Effect<void, unknown>
   /** Runs an effect in a database transaction, on backends that have them. */

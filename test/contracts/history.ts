@@ -31,10 +31,22 @@ const temporalQueries = (
   describe("temporal queries", () => {
     it.effect("folds a stream as of each version as a load would, and stops at its end", foldsAsOfEachVersion)
     it.effect("folds a stream as of a time on the real clock", foldsAsOfARealTime)
-    testClock.effect("folds a stream as of a time to the millisecond of the recorded timestamps", foldsToTheMillisecond(writeDated))
-    testClock.effect("never folds an event without those before it, even when a clock went back", neverFoldsOutOfOrder(writeDated))
-    it.effect("gives the initial state for a stream that does not exist, version 0 or a time before it", givesTheInitialState)
-    it.effect("refuses a version that is not a count or a time that is not a date, as a typed failure", refusesBadQueries)
+    testClock.effect(
+      "folds a stream as of a time to the millisecond of the recorded timestamps",
+      foldsToTheMillisecond(writeDated)
+    )
+    testClock.effect(
+      "never folds an event without those before it, even when a clock went back",
+      neverFoldsOutOfOrder(writeDated)
+    )
+    it.effect(
+      "gives the initial state for a stream that does not exist, version 0 or a time before it",
+      givesTheInitialState
+    )
+    it.effect(
+      "refuses a version that is not a count or a time that is not a date, as a typed failure",
+      refusesBadQueries
+    )
   })
 
 const auditTrail = (it: Tester<EventStore.EventStore>) =>
@@ -52,7 +64,8 @@ const failures = (it: Tester<EventStore.EventStore>) =>
 const stateAt = History.stateAt(counterDecider)
 const auditOf = History.auditOf(counterDecider)
 
-const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 const initial = { state: 0, version: 0, position: Position.start }
 
@@ -132,7 +145,8 @@ const foldsToTheMillisecond = (writeDated: WriteDated) => () =>
       [2, "user:bob", times[1], { by: 2 }],
       [3, "user:cy", times[2], { by: 3 }]
     ])
-    const versionAt = (time: number) => Effect.map(stateAt(streamId, { time: new Date(time) }), (at) => [at.version, at.state])
+    const versionAt = (time: number) =>
+      Effect.map(stateAt(streamId, { time: new Date(time) }), (at) => [at.version, at.state])
     expect(yield* stateAt(streamId, { time: new Date(start - 1) })).toEqual(initial)
     expect(yield* versionAt(start)).toEqual([1, 1])
     expect(yield* versionAt(start + minutes(36) - 1)).toEqual([1, 1])

@@ -29,13 +29,16 @@ const corruptInMemory = (streamId: string, state: string, maxVersion = Number.MA
   unknown,
   SnapshotStore.SnapshotStore
 > =>
-  Effect.flatMap(SnapshotStore.SnapshotStore, (store) =>
-    Effect.flatMap(store.read(streamId, { maxVersion }), (snapshot) =>
-      Option.match(snapshot, {
-        onNone: () => Effect.void,
-        onSome: (found) =>
-          Effect.zipRight(store.write({ ...found, state }), corruptInMemory(streamId, state, found.version - 1))
-      })))
+  Effect.flatMap(
+    SnapshotStore.SnapshotStore,
+    (store) =>
+      Effect.flatMap(store.read(streamId, { maxVersion }), (snapshot) =>
+        Option.match(snapshot, {
+          onNone: () => Effect.void,
+          onSome: (found) =>
+            Effect.zipRight(store.write({ ...found, state }), corruptInMemory(streamId, state, found.version - 1))
+        }))
+  )
 
 runContracts({
   name: "memory",

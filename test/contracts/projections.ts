@@ -46,8 +46,14 @@ const runners = (it: Tester<Services>) =>
 
 const failures = (it: Tester<Services>, transactional: boolean) =>
   describe("failing handlers and events", () => {
-    it.effect("retries a failing handler, and applies the batch once when it succeeds", retriesAFailingHandler(transactional))
-    it.effect("stops at an event its handler keeps failing on, its checkpoint just before it", stopsAtAPoisonEvent(transactional))
+    it.effect(
+      "retries a failing handler, and applies the batch once when it succeeds",
+      retriesAFailingHandler(transactional)
+    )
+    it.effect(
+      "stops at an event its handler keeps failing on, its checkpoint just before it",
+      stopsAtAPoisonEvent(transactional)
+    )
     it.effect("stops at a consumed event that does not decode with its Schema", stopsAtAnUndecodableEvent)
     it.effect("sets events aside in dead-letter mode and goes on", setsEventsAside(transactional))
   })
@@ -56,7 +62,10 @@ const status = (it: Tester<Services>) =>
   describe("status and reset", () => {
     it.effect("reports its checkpoint, the head and its lag", reportsItsLag)
     it.effect("counts its lag up to a bound, and says when there is more", boundsItsLag)
-    it.effect("reports a runner waiting for the lead, and one stopped with its error; waitFor fails with it", reportsWaitingAndStopped)
+    it.effect(
+      "reports a runner waiting for the lead, and one stopped with its error; waitFor fails with it",
+      reportsWaitingAndStopped
+    )
     it.effect("rebuilds from the first event after a reset", rebuildsAfterAReset)
   })
 
@@ -69,7 +78,10 @@ const turns = (it: Tester<Services>) =>
 const inline = (it: Tester<Services>) =>
   describe("inline projections", () => {
     it.effect("runs inline projections in the append's own transaction", runsInline)
-    it.effect("refuses to run one projection both inline and by a runner, which would apply it twice", refusesInlineAndRunner)
+    it.effect(
+      "refuses to run one projection both inline and by a runner, which would apply it twice",
+      refusesInlineAndRunner
+    )
   })
 
 /**
@@ -120,9 +132,12 @@ class Boom extends Schema.TaggedError<Boom>()("Boom", { by: Schema.Number }) {}
 
 /** Only the rows of the given streams, to ignore what other tests of the suite wrote. */
 const totalsOf = (projection: string, streamIds: ReadonlyArray<string>) =>
-  Effect.flatMap(ReadModel, (model) =>
-    Effect.map(model.totals(projection), (all) =>
-      new Map([...all].filter(([streamId]) => streamIds.includes(streamId)))))
+  Effect.flatMap(
+    ReadModel,
+    (model) =>
+      Effect.map(model.totals(projection), (all) =>
+        new Map([...all].filter(([streamId]) => streamIds.includes(streamId))))
+  )
 
 /**
  * The position of the latest append. (Not the store's `head`: on PostgreSQL that is the latest
@@ -196,7 +211,8 @@ const runsManyProjections = () =>
       results.push(yield* append(streamId, [round, round + 1], type))
     }
     const head = latestAppend(results)
-    yield* Effect.forEach(names, (projection) => Projection.waitFor(projection, head), { concurrency: "unbounded" })
+    yield* Effect.forEach(names, (projection) =>
+      Projection.waitFor(projection, head), { concurrency: "unbounded" })
       .pipe(Effect.timeout("20 seconds"))
     for (const projection of names) {
       expect(yield* totalsOf(projection, [streamId])).toEqual(fold(appended))
@@ -520,7 +536,9 @@ const refusesInlineAndRunner = () =>
     const other = counting(runnerFirst.projection, runnerFirst.type)
     const runner = yield* Effect.fork(Projection.run(other, quick))
     yield* Effect.sleep("50 millis")
-    const command = yield* Effect.flip(Effect.sandbox(inlineCounter(other, runnerFirst.type).handle(newStreamId("runner-first"), 1)))
+    const command = yield* Effect.flip(
+      Effect.sandbox(inlineCounter(other, runnerFirst.type).handle(newStreamId("runner-first"), 1))
+    )
     expect(String(command)).toContain("runs inline in a command handler and by a runner")
     yield* Fiber.interrupt(runner)
   })

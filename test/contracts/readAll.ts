@@ -14,8 +14,14 @@ export const readAllContract = <R>(backend: ContractBackend<R>) =>
   layer(backend.open("read_all").layer)("ReadAll contract", (methods) => {
     const it = liveTester(methods)
     it.effect("reads the global order in batches, each append whole and once", readsInBatches)
-    it.effect("reads the global order as each batch is written, so later appends are read too", readsAsBatchesAreWritten)
-    it.effect("reads the events of one append by stream id in code point order, then version", readsByStreamIdInCodePointOrder)
+    it.effect(
+      "reads the global order as each batch is written, so later appends are read too",
+      readsAsBatchesAreWritten
+    )
+    it.effect(
+      "reads the events of one append by stream id in code point order, then version",
+      readsByStreamIdInCodePointOrder
+    )
     it.effect("reports the head of the global order and how many events follow a position", reportsTheHead)
     it.effect("lets a reader polling during the writes see every append once, whole and in order", pollsDuringWrites)
   })
@@ -134,21 +140,24 @@ const pollsDuringWrites = () =>
 
     const acknowledged = yield* Effect.all(
       Array.from({ length: writers }, (_, writer) =>
-        Effect.forEach(Array.from({ length: appendsEach }, (_, n) => n), (n) =>
-          store.appendMany([
-            {
-              streamId: `${tag}-w${writer}`,
-              streamType: "thing",
-              expectedVersion: ExpectedVersion.any,
-              events: events(2)
-            },
-            {
-              streamId: `${tag}-shared-${n % 3}`,
-              streamType: "thing",
-              expectedVersion: ExpectedVersion.any,
-              events: [event("Shared", { writer, n })]
-            }
-          ]))),
+        Effect.forEach(
+          Array.from({ length: appendsEach }, (_, n) => n),
+          (n) =>
+            store.appendMany([
+              {
+                streamId: `${tag}-w${writer}`,
+                streamType: "thing",
+                expectedVersion: ExpectedVersion.any,
+                events: events(2)
+              },
+              {
+                streamId: `${tag}-shared-${n % 3}`,
+                streamType: "thing",
+                expectedVersion: ExpectedVersion.any,
+                events: [event("Shared", { writer, n })]
+              }
+            ])
+        )),
       { concurrency: "unbounded" }
     )
     yield* Deferred.succeed(done, undefined)

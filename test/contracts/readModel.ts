@@ -44,7 +44,8 @@ export const sqlReadModel = (table: string) =>
           Effect.map(
             sql<{ stream_id: string; total: number; count: number }>`SELECT stream_id, total, count FROM ${sql(table)}
               WHERE projection = ${projection}`,
-            (rows) => new Map(rows.map((row) => [row.stream_id, { total: Number(row.total), count: Number(row.count) }]))
+            (rows) =>
+              new Map(rows.map((row) => [row.stream_id, { total: Number(row.total), count: Number(row.count) }]))
           ),
         clear: (projection) => Effect.asVoid(sql`DELETE FROM ${sql(table)} WHERE projection = ${projection}`)
       }

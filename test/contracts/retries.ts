@@ -51,8 +51,18 @@ const answersARetry = () =>
     // A retried appendMany returns every stream's original result.
     const other = newStreamId("retried-other")
     const many = [
-      { streamId, streamType: "thing", expectedVersion: ExpectedVersion.exact(4), events: [{ type: "A", data: {}, id: crypto.randomUUID() }] },
-      { streamId: other, streamType: "thing", expectedVersion: ExpectedVersion.noStream, events: [{ type: "B", data: {}, id: crypto.randomUUID() }] }
+      {
+        streamId,
+        streamType: "thing",
+        expectedVersion: ExpectedVersion.exact(4),
+        events: [{ type: "A", data: {}, id: crypto.randomUUID() }]
+      },
+      {
+        streamId: other,
+        streamType: "thing",
+        expectedVersion: ExpectedVersion.noStream,
+        events: [{ type: "B", data: {}, id: crypto.randomUUID() }]
+      }
     ]
     const first = yield* store.appendMany(many)
     expect(yield* store.appendMany(many)).toEqual(first)

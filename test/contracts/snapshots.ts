@@ -24,33 +24,50 @@ type Services<R> = EventStore.EventStore | SnapshotStore.SnapshotStore | R
 
 const loads = <R>(it: Tester<Services<R>>) =>
   describe("loading from snapshots", () => {
-    it.effect("gives the results the handler gives without snapshots, for random command sequences", sameResultsAsWithout)
+    it.effect(
+      "gives the results the handler gives without snapshots, for random command sequences",
+      sameResultsAsWithout
+    )
     it.effect("loads from the latest snapshot, reading only the events after it", loadsFromTheLatest)
     it.effect("changes no result when every snapshot is deleted", changesNothingWhenDeleted)
   })
 
 const writes = <R>(it: Tester<Services<R>>, store: ContractStore<R>) =>
   describe("writing snapshots", () => {
-    it.effect("writes when the policy says: every n events after commands, or after loads that read n", writesWhenThePolicySays)
+    it.effect(
+      "writes when the policy says: every n events after commands, or after loads that read n",
+      writesWhenThePolicySays
+    )
     it.effect("neither fails nor waits for a snapshot write, and logs the write's failure", neitherFailsNorWaits)
     if (store.inTransaction !== undefined) {
-      it.effect("writes no snapshot from inside a transaction, which may yet roll back", writesNoneInATransaction(store.inTransaction))
+      it.effect(
+        "writes no snapshot from inside a transaction, which may yet roll back",
+        writesNoneInATransaction(store.inTransaction)
+      )
     }
   })
 
 const distrust = <R>(it: Tester<Services<R>>, store: ContractStore<R>) =>
   describe("snapshots not to trust", () => {
-    it.effect("ignores a snapshot whose state no longer decodes, and writes a new one", ignoresUndecodable(store.corruptSnapshots))
+    it.effect(
+      "ignores a snapshot whose state no longer decodes, and writes a new one",
+      ignoresUndecodable(store.corruptSnapshots)
+    )
     it.effect("ignores snapshots of another state Schema or version, which keep their own", ignoresAnotherIdentity)
-    it.effect("does not trust a snapshot the stream has not reached, and deletes the stream's snapshots", distrustsASnapshotAhead)
+    it.effect(
+      "does not trust a snapshot the stream has not reached, and deletes the stream's snapshots",
+      distrustsASnapshotAhead
+    )
     it.effect("ignores a snapshot of another stream type", ignoresAnotherStreamType)
     it.effect("ignores a snapshot folded from events the stream no longer holds at its version", ignoresReplacedEvents)
     it.effect("ignores a snapshot whose state Schema throws while decoding it", ignoresAThrowingSchema)
     if (store.deleteStream !== undefined) {
-      it.effect("ignores the snapshots of a stream that was deleted and written again", ignoresARecreatedStream(store.deleteStream))
+      it.effect(
+        "ignores the snapshots of a stream that was deleted and written again",
+        ignoresARecreatedStream(store.deleteStream)
+      )
     }
   })
-
 
 const Added = Schema.TaggedStruct("Added", { amount: Schema.Int })
 const Labelled = Schema.TaggedStruct("Labelled", { label: Schema.String })
@@ -97,8 +114,7 @@ const tally = Decider.make({
   }
 })
 
-const snapshotsOf = (policy: Snapshot.Policy, version?: string) =>
-  Snapshot.make({ state: TallyState, policy, version })
+const snapshotsOf = (policy: Snapshot.Policy, version?: string) => Snapshot.make({ state: TallyState, policy, version })
 
 const plain = CommandHandler.make(tally)
 const every3 = CommandHandler.make(tally, { snapshots: snapshotsOf(Snapshot.everyEvents(3)) })
@@ -164,14 +180,19 @@ const handleAll = <LR>(
   streamId: string,
   commands: ReadonlyArray<Command>
 ) =>
-  Effect.forEach(commands, (command) =>
-    Effect.zipLeft(Effect.exit(handler.handle(streamId, command)), Snapshot.awaitWrites))
+  Effect.forEach(
+    commands,
+    (command) => Effect.zipLeft(Effect.exit(handler.handle(streamId, command)), Snapshot.awaitWrites)
+  )
 
 /** The id of the event at a version of a stream. */
 const eventIdAt = (streamId: string, version: number) =>
-  Effect.flatMap(EventStore.EventStore, (store) =>
-    Effect.map(Stream.runCollect(store.readStream(streamId, { from: version, limit: 1 })), (events) =>
-      [...events][0]!.id))
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) =>
+      Effect.map(Stream.runCollect(store.readStream(streamId, { from: version, limit: 1 })), (events) =>
+        [...events][0]!.id)
+  )
 
 const latestSnapshot = (streamId: string, id: string = schemaId) =>
   Effect.flatMap(SnapshotStore.SnapshotStore, (store) => store.read(streamId, { schemaId: id }))
@@ -294,7 +315,9 @@ const neitherFailsNorWaits = () =>
       write: () =>
         Deferred.succeed(started, undefined).pipe(
           Effect.zipRight(Deferred.await(release)),
-          Effect.zipRight(Effect.fail(new Errors.EventStoreError({ operation: "write a snapshot", cause: "disk full" })))
+          Effect.zipRight(
+            Effect.fail(new Errors.EventStoreError({ operation: "write a snapshot", cause: "disk full" }))
+          )
         )
     }
     const logged: Array<string> = []
@@ -413,7 +436,14 @@ const ignoresAnotherIdentity = () =>
     }
     yield* handleAll(version2, streamId, [add(1)])
     expect(yield* snapshotVersion(streamId)).toEqual(Option.some(6))
-    expect(yield* Effect.map(latestSnapshot(streamId, version2Id), Option.map((snapshot) => snapshot.version)))
+    expect(
+      yield* Effect.map(
+        latestSnapshot(streamId, version2Id),
+        Option.map((snapshot) =>
+          snapshot.version
+        )
+      )
+    )
       .toEqual(Option.some(7))
     expect((yield* countingReads(version2.load(streamId))).eventsRead).toBe(1)
   })
@@ -490,7 +520,9 @@ const ignoresAThrowingSchema = () =>
       },
       encode: (state) => JSON.stringify(state)
     })
-    const strict = CommandHandler.make(tally, { snapshots: Snapshot.make({ state: Strict, policy: Snapshot.everyEvents(3) }) })
+    const strict = CommandHandler.make(tally, {
+      snapshots: Snapshot.make({ state: Strict, policy: Snapshot.everyEvents(3) })
+    })
     const streamId = newStreamId("throws")
     yield* handleAll(strict, streamId, Array.from({ length: 4 }, () => add(2)))
     const id = Snapshot.identity(tally, Snapshot.make({ state: Strict, policy: Snapshot.everyEvents(3) }))

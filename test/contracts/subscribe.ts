@@ -48,6 +48,8 @@ const emitsBatchesAsChunks = () =>
       Stream.runCollect,
       Effect.timeout("10 seconds")
     )
-    expect(Chunk.toReadonlyArray(chunks).map((chunk) => Chunk.toReadonlyArray(chunk).map((recorded) => recorded.version)))
+    expect(
+      Chunk.toReadonlyArray(chunks).map((chunk) => Chunk.toReadonlyArray(chunk).map((recorded) => recorded.version))
+    )
       .toEqual([[1, 2, 3, 4, 5, 6, 7], [8]])
   })

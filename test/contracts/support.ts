@@ -30,8 +30,7 @@ export const readStream = (streamId: string, options?: EventStore.ReadStreamOpti
 export const readAllAfter = (after: Position.Position, batchSize?: number) =>
   Effect.flatMap(
     EventStore.EventStore,
-    (store) =>
-      Stream.runCollect(store.readAll(batchSize === undefined ? { after } : { after, batchSize }))
+    (store) => Stream.runCollect(store.readAll(batchSize === undefined ? { after } : { after, batchSize }))
   ).pipe(Effect.map(Chunk.toReadonlyArray))
 
 /** The position of a fresh marker append: reading after it reads what the test appends next. */
@@ -51,4 +50,8 @@ export const append = (
   expectedVersion: ExpectedVersion.ExpectedVersion,
   newEvents: ReadonlyArray<Events.NewEvent>,
   streamType = "thing"
-) => Effect.flatMap(EventStore.EventStore, (store) => store.append({ streamId, streamType, expectedVersion, events: newEvents }))
+) =>
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) => store.append({ streamId, streamType, expectedVersion, events: newEvents })
+  )

@@ -39,16 +39,21 @@ const expectedOutput: Record<string, ReadonlyArray<RegExp>> = {
     /5 +0:5 +CartCheckedOut +\{"orderId":"[0-9a-f-]+","total":40\}/,
     /"status": "checkedOut"/,
     /"total": 40/,
-    /\n  [0-9a-f-]+ \| USD \| \{"items":\[\{"sku":"SKU-123","name":"Item 123","quantity":1,"unitPrice":25\},\{"sku":"SKU-456","name":"Item 456","quantity":1,"unitPrice":15\}\],"total":40,"orderId":"[0-9a-f-]+"\}\n/
+    /\n {2}[0-9a-f-]+ \| USD \| \{"items":\[\{"sku":"SKU-123","name":"Item 123","quantity":1,"unitPrice":25\},\{"sku":"SKU-456","name":"Item 456","quantity":1,"unitPrice":15\}\],"total":40,"orderId":"[0-9a-f-]+"\}\n/
   ],
   quickstart: [/^balance 70 at version 2\nrefused: InsufficientFunds\n$/]
 }
 
 const typeErrors = (files: ReadonlyArray<string>): ReadonlyArray<string> => {
   const configPath = join(root, "tsconfig.json")
-  const config = ts.getParsedCommandLineOfConfigFile(configPath, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!
+  const config = ts.getParsedCommandLineOfConfigFile(configPath, {}, {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: () => {}
+  })!
   const program = ts.createProgram(files, config.options)
-  return ts.getPreEmitDiagnostics(program).map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"))
+  return ts.getPreEmitDiagnostics(program).map((diagnostic) =>
+    ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")
+  )
 }
 
 describe("examples", () => {
@@ -81,7 +86,7 @@ describe("examples", () => {
       expect(cartOf(first)[1]).toBe(`the SQLite file ${database}`)
       expect(cartOf(second)[0]).not.toBe(cartOf(first)[0])
       // The second run's events come after the first run's five.
-      expect(second).toMatch(/\n  1  0:6 +CartCreated/)
+      expect(second).toMatch(/\n {2}1 {2}0:6 +CartCreated/)
       expect(second).toContain(`"total": 40`)
     })
 
@@ -94,7 +99,7 @@ describe("examples", () => {
         url.searchParams.set("options", `-c search_path=${schema}`)
         const stdout = await runExample("shopping-cart", { DATABASE_URL: url.toString() })
         expect(cartOf(stdout)[1]).toBe("PostgreSQL (DATABASE_URL)")
-        expect(stdout).toMatch(/\n  5  \d+:5 +CartCheckedOut/)
+        expect(stdout).toMatch(/\n {2}5 {2}\d+:5 +CartCheckedOut/)
         const rows = await client.query(`SELECT count(*)::int AS count FROM "${schema}".events`)
         expect(rows.rows[0].count).toBe(5)
       } finally {

@@ -15,7 +15,9 @@ import { runHistory } from "./workload.js"
 
 /** The in-memory store with its EventStore service wrapped; the wrapper is built afresh per run. */
 const broken = (wrap: (store: EventStore.EventStore) => EventStore.EventStore) =>
-  Layer.effect(EventStore.EventStore, Effect.map(EventStore.EventStore, wrap)).pipe(Layer.provideMerge(EventStore.layerMemory))
+  Layer.effect(EventStore.EventStore, Effect.map(EventStore.EventStore, wrap)).pipe(
+    Layer.provideMerge(EventStore.layerMemory)
+  )
 
 const memoryReadModel = (twice?: (applied: number) => boolean): ReadModel<never> => {
   const rows = new Map<string, ReadModelRow>()
@@ -41,13 +43,18 @@ const memoryReadModel = (twice?: (applied: number) => boolean): ReadModel<never>
 
 const environment = (readModel = memoryReadModel()): Environment<ProjectionStore.ProjectionStore> => ({
   readModel,
-  transaction: (_key, _writesFirst, effect) => Effect.flatMap(ProjectionStore.ProjectionStore, (projections) => projections.transaction(effect))
+  transaction: (_key, _writesFirst, effect) =>
+    Effect.flatMap(ProjectionStore.ProjectionStore, (projections) => projections.transaction(effect))
 })
 
 /** A short run of the real workload on a store, and the kinds of violation the checker reports. */
 const kindsOn = (
   store: Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore>,
-  options: { readonly fibers?: number; readonly weights?: Partial<Record<Kind, number>>; readonly readModel?: ReadModel<never> } = {}
+  options: {
+    readonly fibers?: number
+    readonly weights?: Partial<Record<Kind, number>>
+    readonly readModel?: ReadModel<never>
+  } = {}
 ) =>
   Effect.gen(function*() {
     const { history } = yield* runHistory(environment(options.readModel), {
@@ -82,7 +89,9 @@ const dropFirst = <E>(stream: Stream.Stream<Events.RecordedEvent, E>, drop: (eve
  */
 const swapped = (store: EventStore.EventStore): EventStore.EventStore => {
   const swap = (position: Position.Position) =>
-    position.sequence === 2n || position.sequence === 3n ? Position.make({ sequence: 5n - position.sequence }) : position
+    position.sequence === 2n || position.sequence === 3n
+      ? Position.make({ sequence: 5n - position.sequence })
+      : position
   const relabel = (event: Events.RecordedEvent): Events.RecordedEvent => ({ ...event, position: swap(event.position) })
   const result = (result: EventStore.AppendResult): EventStore.AppendResult => ({
     ...result,
@@ -101,11 +110,13 @@ const swapped = (store: EventStore.EventStore): EventStore.EventStore => {
             held.push(relabel(event))
             continue
           }
-          if (sequence(event) !== 3n && passedThree && held.length > 0) out.push(...held.splice(0))
+          if (sequence(event) !== 3n && passedThree && held.length > 0) {
+            for (const event of held.splice(0)) out.push(event)
+          }
           if (sequence(event) === 3n) passedThree = true
           out.push(relabel(event))
         }
-        if (passedThree && held.length > 0) out.push(...held.splice(0))
+        if (passedThree && held.length > 0) { for (const event of held.splice(0)) out.push(event) }
         held = [...held]
         return Chunk.unsafeFromArray(out)
       })
@@ -218,7 +229,10 @@ describe("the history checker, on broken stores", () => {
         ...store,
         subscribe: (options) =>
           Stream.mapChunks(store.subscribe(options), (chunk) =>
-            Chunk.flatMap(chunk, (event) => (sequence(event) === 3n && event.version === 1 ? Chunk.make(event, event) : Chunk.of(event))))
+            Chunk.flatMap(
+              chunk,
+              (event) => (sequence(event) === 3n && event.version === 1 ? Chunk.make(event, event) : Chunk.of(event))
+            ))
       })))
       expect(kinds).toContain("ReaderDuplicate")
     }))
@@ -234,7 +248,9 @@ describe("the history checker, on broken stores", () => {
 
   it.live("reports an append split across two chunks of a subscription", () =>
     Effect.gen(function*() {
-      const kinds = yield* kindsOn(broken((store) => ({ ...store, subscribe: (options) => Stream.rechunk(store.subscribe(options), 1) })))
+      const kinds = yield* kindsOn(
+        broken((store) => ({ ...store, subscribe: (options) => Stream.rechunk(store.subscribe(options), 1) }))
+      )
       expect(kinds).toContain("SplitChunk")
     }))
 
@@ -296,7 +312,12 @@ const appendOf = (
   id,
   process: "main",
   kind: "append",
-  requests: [{ streamId, streamType: "account", expectedVersion, events: ids.map((eventId) => ({ id: eventId, type: "Noted", data: { amount: 1 } })) }],
+  requests: [{
+    streamId,
+    streamType: "account",
+    expectedVersion,
+    events: ids.map((eventId) => ({ id: eventId, type: "Noted", data: { amount: 1 } }))
+  }],
   invokedAt: times[0],
   completedAt: times[1],
   outcome,
@@ -329,7 +350,9 @@ const correct: History = {
   readers: [{ name: "reader", events: [a1, a2, a3, b1], chunkEnds: [2, 4] }]
 }
 
-const kinds = (history: History): ReadonlyArray<ViolationKind> => [...new Set(check(history).map((violation) => violation.kind))]
+const kinds = (
+  history: History
+): ReadonlyArray<ViolationKind> => [...new Set(check(history).map((violation) => violation.kind))]
 
 const withOperation = (history: History, operation: Operation, extra: Partial<History> = {}): History => ({
   ...history,
@@ -344,11 +367,15 @@ describe("the history checker, on hand-made histories", () => {
 
   it("reports an unknown outcome that stored part of its events", () => {
     const d1 = event("d.0", "d", 1, "0:4")
-    const history = withOperation(correct, appendOf("d", "d", "any", ["d.0", "d.1"], [60, 70], { _tag: "Unknown", reason: "lost" }), {
-      all: [...correct.all, d1],
-      streams: { ...correct.streams, d: [d1] },
-      readers: []
-    })
+    const history = withOperation(
+      correct,
+      appendOf("d", "d", "any", ["d.0", "d.1"], [60, 70], { _tag: "Unknown", reason: "lost" }),
+      {
+        all: [...correct.all, d1],
+        streams: { ...correct.streams, d: [d1] },
+        readers: []
+      }
+    )
     expect(kinds(history)).toEqual(["PartialAppend"])
   })
 
@@ -379,11 +406,30 @@ describe("the history checker, on hand-made histories", () => {
 
   it("reports an appendMany conflict that names a stream whose expectation held", () => {
     const many: Operation = {
-      ...appendOf("m", "a", 1, ["m.0"], [35, 38], { _tag: "Failed", error: { _tag: "ConcurrencyError", streamId: "a", expectedVersion: 1, actualVersion: 3, others: [{ streamId: "b", expectedVersion: "any", actualVersion: 1 }] } }),
+      ...appendOf("m", "a", 1, ["m.0"], [35, 38], {
+        _tag: "Failed",
+        error: {
+          _tag: "ConcurrencyError",
+          streamId: "a",
+          expectedVersion: 1,
+          actualVersion: 3,
+          others: [{ streamId: "b", expectedVersion: "any", actualVersion: 1 }]
+        }
+      }),
       kind: "appendMany",
       requests: [
-        { streamId: "a", streamType: "account", expectedVersion: 1, events: [{ id: "m.0", type: "Noted", data: { amount: 1 } }] },
-        { streamId: "b", streamType: "account", expectedVersion: "any", events: [{ id: "m.1", type: "Noted", data: { amount: 1 } }] }
+        {
+          streamId: "a",
+          streamType: "account",
+          expectedVersion: 1,
+          events: [{ id: "m.0", type: "Noted", data: { amount: 1 } }]
+        },
+        {
+          streamId: "b",
+          streamType: "account",
+          expectedVersion: "any",
+          events: [{ id: "m.1", type: "Noted", data: { amount: 1 } }]
+        }
       ]
     }
     expect(kinds(withOperation(correct, many))).toEqual(["ImplausibleConflict"])
@@ -398,7 +444,10 @@ describe("the history checker, on hand-made histories", () => {
   })
 
   it("reports a TransactionConflictError for a transaction that wrote nothing before appending", () => {
-    const refused = appendOf("t", "b", "any", ["t.0"], [60, 70], { _tag: "Failed", error: { _tag: "TransactionConflictError", streamId: "b" } }, {
+    const refused = appendOf("t", "b", "any", ["t.0"], [60, 70], {
+      _tag: "Failed",
+      error: { _tag: "TransactionConflictError", streamId: "b" }
+    }, {
       transaction: { writesFirst: false, outbox: true }
     })
     expect(kinds(withOperation(correct, refused, { outbox: [] }))).toEqual(["ImplausibleRefusal"])

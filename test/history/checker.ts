@@ -49,7 +49,12 @@ export interface ConflictRecord {
 
 export type ErrorRecord =
   | ({ readonly _tag: "ConcurrencyError"; readonly others: ReadonlyArray<ConflictRecord> } & ConflictRecord)
-  | { readonly _tag: "StreamTypeMismatchError"; readonly streamId: string; readonly expectedType: string; readonly actualType: string }
+  | {
+    readonly _tag: "StreamTypeMismatchError"
+    readonly streamId: string
+    readonly expectedType: string
+    readonly actualType: string
+  }
   | { readonly _tag: "InvalidAppendError"; readonly streamId: string; readonly reason: string }
   | { readonly _tag: "TransactionConflictError"; readonly streamId: string }
 
@@ -231,7 +236,10 @@ export const check = (history: History): ReadonlyArray<Violation> => {
     } else {
       const order = compareStreamIds(previous.streamId, event.streamId) || previous.version - event.version
       if (order >= 0) {
-        report("GlobalOrder", `within position ${event.position}, ${previous.streamId}@${previous.version} comes before ${event.streamId}@${event.version}`)
+        report(
+          "GlobalOrder",
+          `within position ${event.position}, ${previous.streamId}@${previous.version} comes before ${event.streamId}@${event.version}`
+        )
       }
     }
   })
@@ -240,7 +248,10 @@ export const check = (history: History): ReadonlyArray<Violation> => {
   for (const event of all) {
     const expected = (globalVersions.get(event.streamId) ?? 0) + 1
     if (event.version !== expected) {
-      report("GlobalOrder", `readAll has ${event.streamId}@${event.version} (event ${event.id}) where version ${expected} was due`)
+      report(
+        "GlobalOrder",
+        `readAll has ${event.streamId}@${event.version} (event ${event.id}) where version ${expected} was due`
+      )
     }
     globalVersions.set(event.streamId, Math.max(expected, event.version))
   }
@@ -252,7 +263,10 @@ export const check = (history: History): ReadonlyArray<Violation> => {
         report("VersionGap", `stream ${streamId} holds version ${event.version} at place ${index + 1}`)
       }
       if (event.streamType !== events[0]!.streamType) {
-        report("StoredWrongly", `stream ${streamId} has events of types ${events[0]!.streamType} and ${event.streamType}`)
+        report(
+          "StoredWrongly",
+          `stream ${streamId} has events of types ${events[0]!.streamType} and ${event.streamType}`
+        )
       }
     })
     const inAll = all.filter((event) => event.streamId === streamId)
@@ -262,16 +276,18 @@ export const check = (history: History): ReadonlyArray<Violation> => {
       if (a === undefined || b === undefined || canonicalEvent(a) !== canonicalEvent(b)) {
         report(
           "ReadMismatch",
-          `stream ${streamId} at place ${index + 1}: readStream has ${a === undefined ? "nothing" : `${a.id}@${a.version} ${a.position}`}, readAll has ${
-            b === undefined ? "nothing" : `${b.id}@${b.version} ${b.position}`
-          }`
+          `stream ${streamId} at place ${index + 1}: readStream has ${
+            a === undefined ? "nothing" : `${a.id}@${a.version} ${a.position}`
+          }, readAll has ${b === undefined ? "nothing" : `${b.id}@${b.version} ${b.position}`}`
         )
         break
       }
     }
   }
   for (const streamId of new Set(all.map((event) => event.streamId))) {
-    if (history.streams[streamId] === undefined) report("PhantomEvent", `readAll has events of stream ${streamId}, which no request named`)
+    if (history.streams[streamId] === undefined) {
+      report("PhantomEvent", `readAll has events of stream ${streamId}, which no request named`)
+    }
   }
   const streamType = (streamId: string) => history.streams[streamId]?.[0]?.streamType
 
@@ -283,7 +299,9 @@ export const check = (history: History): ReadonlyArray<Violation> => {
     let current = operation
     while (current.retryOf !== undefined) {
       const next = operationsById.get(current.retryOf)
-      if (next === undefined) throw new Error(`operation ${current.id} retries the unknown operation ${current.retryOf}`)
+      if (next === undefined) {
+        throw new Error(`operation ${current.id} retries the unknown operation ${current.retryOf}`)
+      }
       current = next
     }
     return current
@@ -294,12 +312,25 @@ export const check = (history: History): ReadonlyArray<Violation> => {
     let group = groups.get(root.id)
     if (group === undefined) {
       const reused = new Set(root.reusedIds ?? [])
-      const ids = root.requests.flatMap((request) => request.events.map((event) => event.id)).filter((id) => !reused.has(id))
-      group = { root, operations: [], ids, stored: false, ackTime: Infinity, invokeTime: Infinity, positionIndex: -1, position: "" }
+      const ids = root.requests.flatMap((request) => request.events.map((event) => event.id)).filter((id) =>
+        !reused.has(id)
+      )
+      group = {
+        root,
+        operations: [],
+        ids,
+        stored: false,
+        ackTime: Infinity,
+        invokeTime: Infinity,
+        positionIndex: -1,
+        position: ""
+      }
       groups.set(root.id, group)
       for (const id of ids) {
         // The workload, not the store, would be wrong: two operations made up one id.
-        if (owner.has(id) && owner.get(id) !== group) throw new Error(`event id ${id} is sent by two operations (${owner.get(id)!.root.id}, ${root.id})`)
+        if (owner.has(id) && owner.get(id) !== group) {
+          throw new Error(`event id ${id} is sent by two operations (${owner.get(id)!.root.id}, ${root.id})`)
+        }
         owner.set(id, group)
       }
     }
@@ -308,7 +339,9 @@ export const check = (history: History): ReadonlyArray<Violation> => {
   }
 
   for (const event of all) {
-    if (!owner.has(event.id)) report("PhantomEvent", `stored event ${event.id} (${event.streamId}@${event.version}) was sent by no operation`)
+    if (!owner.has(event.id)) {
+      report("PhantomEvent", `stored event ${event.id} (${event.streamId}@${event.version}) was sent by no operation`)
+    }
   }
 
   for (const group of groups.values()) {
@@ -321,11 +354,19 @@ export const check = (history: History): ReadonlyArray<Violation> => {
     group.ackTime = Math.min(...acknowledged.map((operation) => operation.completedAt))
     group.invokeTime = Math.min(...group.operations.filter(isCandidate).map((operation) => operation.invokedAt))
     if (stored.length > 0 && stored.length < group.ids.length) {
-      report("PartialAppend", `operation ${group.root.id}: ${stored.length} of its ${group.ids.length} events are stored`)
+      report(
+        "PartialAppend",
+        `operation ${group.root.id}: ${stored.length} of its ${group.ids.length} events are stored`
+      )
     }
     if (stored.length === 0 || stored.length < group.ids.length) {
       if (acknowledged.length > 0 && group.ids.length > 0) {
-        report("LostAppend", `operation ${acknowledged[0]!.id} was acknowledged, but ${group.ids.length - stored.length} of its events are not stored`)
+        report(
+          "LostAppend",
+          `operation ${acknowledged[0]!.id} was acknowledged, but ${
+            group.ids.length - stored.length
+          } of its events are not stored`
+        )
       }
       continue
     }
@@ -335,7 +376,12 @@ export const check = (history: History): ReadonlyArray<Violation> => {
     group.position = storedEvents[0]!.position
     group.positionIndex = positionIndex.get(group.position)!
     if (storedEvents.some((event) => event.position !== group.position)) {
-      report("PartialAppend", `operation ${group.root.id} is stored at several positions: ${[...new Set(storedEvents.map((event) => event.position))].join(", ")}`)
+      report(
+        "PartialAppend",
+        `operation ${group.root.id} is stored at several positions: ${
+          [...new Set(storedEvents.map((event) => event.position))].join(", ")
+        }`
+      )
     }
     // Stored as sent, at consecutive versions that the request's expectation allowed.
     for (const request of group.root.requests) {
@@ -346,14 +392,21 @@ export const check = (history: History): ReadonlyArray<Violation> => {
           event.streamId !== request.streamId || event.type !== sent.type || json(event.data) !== json(sent.data) ||
           event.streamType !== request.streamType || event.version !== events[0]!.version + index
         ) {
-          report("StoredWrongly", `event ${event.id} is stored as ${json(event)}, but was sent as ${json({ ...sent, streamId: request.streamId })}`)
+          report(
+            "StoredWrongly",
+            `event ${event.id} is stored as ${json(event)}, but was sent as ${
+              json({ ...sent, streamId: request.streamId })
+            }`
+          )
         }
       })
       const before = events[0] === undefined ? undefined : events[0].version - 1
       if (before !== undefined && !ExpectedVersion.isSatisfiedBy(request.expectedVersion, before)) {
         report(
           "ExpectationBroken",
-          `operation ${group.root.id} expected ${json(request.expectedVersion)} of ${request.streamId}, but is stored after version ${before}`
+          `operation ${group.root.id} expected ${
+            json(request.expectedVersion)
+          } of ${request.streamId}, but is stored after version ${before}`
         )
       }
     }
@@ -372,7 +425,9 @@ export const check = (history: History): ReadonlyArray<Violation> => {
       if (canonicalResults(results) !== canonicalResults(expected)) {
         report(
           "WrongResult",
-          `operation ${operation.id}${operation.retryOf === undefined ? "" : ` (a retry of ${operation.retryOf})`} returned ${json(results)}, but the store holds ${json(expected)}`
+          `operation ${operation.id}${
+            operation.retryOf === undefined ? "" : ` (a retry of ${operation.retryOf})`
+          } returned ${json(results)}, but the store holds ${json(expected)}`
         )
       }
     }
@@ -405,7 +460,9 @@ export const check = (history: History): ReadonlyArray<Violation> => {
     const list = segments.get(streamId) ?? []
     const index = version === 0 ? -1 : list.findIndex((segment) => segment.to === version)
     if (version !== 0 && index === -1) {
-      return `${streamId} never was at version ${version} (its appends end at ${[0, ...list.map((segment) => segment.to)].join(", ")})`
+      return `${streamId} never was at version ${version} (its appends end at ${
+        [0, ...list.map((segment) => segment.to)].join(", ")
+      })`
     }
     const producer = index === -1 ? undefined : list[index]!
     const next = list[index + 1]
@@ -427,7 +484,9 @@ export const check = (history: History): ReadonlyArray<Violation> => {
     const deliberatelyInvalid = group.root.malformed === true || (group.root.reusedIds?.length ?? 0) > 0
     if (outcome._tag === "Unexpected") report("UnexpectedFailure", `${where} failed unexpectedly: ${outcome.cause}`)
     if (outcome._tag === "Acknowledged") {
-      if (deliberatelyInvalid) report("AcceptedInvalid", `${where} should have been refused as invalid, but was acknowledged`)
+      if (deliberatelyInvalid) {
+        report("AcceptedInvalid", `${where} should have been refused as invalid, but was acknowledged`)
+      }
       // An append with no events reads the stream: its result must be a state the stream had.
       operation.requests.forEach((request, index) => {
         if (request.events.length > 0) return
@@ -436,14 +495,22 @@ export const check = (history: History): ReadonlyArray<Violation> => {
           return report("WrongResult", `${where} returned no result for ${request.streamId}`)
         }
         const problem = versionSeen(operation, request.streamId, result.version)
-        if (problem !== undefined) return report("WrongResult", `${where} (no events) returned version ${result.version}: ${problem}`)
+        if (problem !== undefined) {
+          return report("WrongResult", `${where} (no events) returned version ${result.version}: ${problem}`)
+        }
         const producer = (segments.get(request.streamId) ?? []).find((segment) => segment.to === result.version)
         const position = producer?.position ?? startPosition
         if (result.position !== position) {
-          report("WrongResult", `${where} (no events) returned position ${result.position} for ${request.streamId}@${result.version}, where ${position} is due`)
+          report(
+            "WrongResult",
+            `${where} (no events) returned position ${result.position} for ${request.streamId}@${result.version}, where ${position} is due`
+          )
         }
         if (!ExpectedVersion.isSatisfiedBy(request.expectedVersion, result.version)) {
-          report("ExpectationBroken", `${where} (no events) expected ${json(request.expectedVersion)} and succeeded at version ${result.version}`)
+          report(
+            "ExpectationBroken",
+            `${where} (no events) expected ${json(request.expectedVersion)} and succeeded at version ${result.version}`
+          )
         }
       })
     }
@@ -455,7 +522,9 @@ export const check = (history: History): ReadonlyArray<Violation> => {
       report(
         "FailedButStored",
         `${where} failed with ${error._tag}, but its events are stored${
-          candidates.length === 0 ? " and no operation of its group could have stored them" : `, by ${candidates.map((other) => other.id).join(", ")}, which completed before it began`
+          candidates.length === 0
+            ? " and no operation of its group could have stored them"
+            : `, by ${candidates.map((other) => other.id).join(", ")}, which completed before it began`
         }`
       )
     }
@@ -469,20 +538,41 @@ export const check = (history: History): ReadonlyArray<Violation> => {
         for (const conflict of named) {
           const request = requestFor(conflict.streamId)
           if (request === undefined) {
-            report("ImplausibleConflict", `${where}: the ConcurrencyError names ${conflict.streamId}, which the operation did not append to`)
+            report(
+              "ImplausibleConflict",
+              `${where}: the ConcurrencyError names ${conflict.streamId}, which the operation did not append to`
+            )
             continue
           }
           if (json(request.expectedVersion) !== json(conflict.expectedVersion)) {
-            report("ImplausibleConflict", `${where}: the ConcurrencyError says ${conflict.streamId} was expected at ${json(conflict.expectedVersion)}, but the request expected ${json(request.expectedVersion)}`)
+            report(
+              "ImplausibleConflict",
+              `${where}: the ConcurrencyError says ${conflict.streamId} was expected at ${
+                json(conflict.expectedVersion)
+              }, but the request expected ${json(request.expectedVersion)}`
+            )
           }
           if (ExpectedVersion.isSatisfiedBy(request.expectedVersion, conflict.actualVersion)) {
-            report("ImplausibleConflict", `${where}: ${conflict.streamId} at version ${conflict.actualVersion} satisfies the expected ${json(request.expectedVersion)}, yet the append was refused`)
+            report(
+              "ImplausibleConflict",
+              `${where}: ${conflict.streamId} at version ${conflict.actualVersion} satisfies the expected ${
+                json(request.expectedVersion)
+              }, yet the append was refused`
+            )
           }
           const problem = versionSeen(operation, conflict.streamId, conflict.actualVersion)
-          if (problem !== undefined) report("ImplausibleConflict", `${where}: the ConcurrencyError reports version ${conflict.actualVersion}, but ${problem}`)
+          if (problem !== undefined) {
+            report(
+              "ImplausibleConflict",
+              `${where}: the ConcurrencyError reports version ${conflict.actualVersion}, but ${problem}`
+            )
+          }
           const type = streamType(conflict.streamId)
           if (conflict.actualVersion > 0 && type !== undefined && type !== request.streamType) {
-            report("ImplausibleConflict", `${where}: ${conflict.streamId} has type ${type}, not ${request.streamType}: the refusal should be a StreamTypeMismatchError`)
+            report(
+              "ImplausibleConflict",
+              `${where}: ${conflict.streamId} has type ${type}, not ${request.streamType}: the refusal should be a StreamTypeMismatchError`
+            )
           }
         }
         break
@@ -490,19 +580,30 @@ export const check = (history: History): ReadonlyArray<Violation> => {
       case "StreamTypeMismatchError": {
         const request = requestFor(error.streamId)
         const type = streamType(error.streamId)
-        if (request === undefined || error.expectedType !== request.streamType || type === undefined || error.actualType !== type || type === request.streamType) {
-          report("ImplausibleRefusal", `${where}: ${json(error)} does not match the request ${json(request)} or the stored type ${json(type)}`)
+        if (
+          request === undefined || error.expectedType !== request.streamType || type === undefined ||
+          error.actualType !== type || type === request.streamType
+        ) {
+          report(
+            "ImplausibleRefusal",
+            `${where}: ${json(error)} does not match the request ${json(request)} or the stored type ${json(type)}`
+          )
         }
         break
       }
       case "InvalidAppendError": {
-        if (!deliberatelyInvalid) report("ImplausibleRefusal", `${where} was well formed, but was refused as invalid: ${error.reason}`)
+        if (!deliberatelyInvalid) {
+          report("ImplausibleRefusal", `${where} was well formed, but was refused as invalid: ${error.reason}`)
+        }
         break
       }
       case "TransactionConflictError": {
         // Only a transaction that wrote before appending can come too late for a stream.
         if (operation.transaction?.writesFirst !== true) {
-          report("ImplausibleRefusal", `${where} got a TransactionConflictError for ${error.streamId}, but no transaction of it wrote before appending`)
+          report(
+            "ImplausibleRefusal",
+            `${where} got a TransactionConflictError for ${error.streamId}, but no transaction of it wrote before appending`
+          )
         }
         break
       }
@@ -541,11 +642,20 @@ export const check = (history: History): ReadonlyArray<Violation> => {
       if (seen.has(event.id)) {
         report("ReaderDuplicate", `${reader.name} received event ${event.id} a second time, at place ${index + 1}`)
       } else if (due !== undefined && !byId.has(event.id)) {
-        report("ReaderReorder", `${reader.name} received event ${event.id} at place ${index + 1}, which the final readAll does not hold`)
+        report(
+          "ReaderReorder",
+          `${reader.name} received event ${event.id} at place ${index + 1}, which the final readAll does not hold`
+        )
       } else if (due !== undefined && reader.events.slice(index).every((later) => later.id !== due.id)) {
-        report("ReaderSkip", `${reader.name} never received event ${due.id} (${due.streamId}@${due.version}, place ${index + 1})`)
+        report(
+          "ReaderSkip",
+          `${reader.name} never received event ${due.id} (${due.streamId}@${due.version}, place ${index + 1})`
+        )
       } else {
-        report("ReaderReorder", `${reader.name} received ${event.id} at place ${index + 1}, where the final order has ${due?.id ?? "nothing"}`)
+        report(
+          "ReaderReorder",
+          `${reader.name} received ${event.id} at place ${index + 1}, where the final order has ${due?.id ?? "nothing"}`
+        )
       }
       break
     }
@@ -577,7 +687,10 @@ export const check = (history: History): ReadonlyArray<Violation> => {
     const model = history.projection.readModel
     for (const streamId of new Set([...Object.keys(fold), ...Object.keys(model)])) {
       if (json(fold[streamId]) !== json(model[streamId])) {
-        report("ProjectionMismatch", `the read model of ${streamId} is ${json(model[streamId])}, the fold of its events ${json(fold[streamId])}`)
+        report(
+          "ProjectionMismatch",
+          `the read model of ${streamId} is ${json(model[streamId])}, the fold of its events ${json(fold[streamId])}`
+        )
       }
     }
   }
@@ -588,7 +701,12 @@ export const check = (history: History): ReadonlyArray<Violation> => {
     for (const group of groups.values()) {
       if (group.root.transaction?.outbox !== true) continue
       if (outbox.has(group.root.id) !== group.stored) {
-        report("OutboxMismatch", `the transaction of ${group.root.id} committed ${group.stored ? "its events but not its outbox row" : "its outbox row but not its events"}`)
+        report(
+          "OutboxMismatch",
+          `the transaction of ${group.root.id} committed ${
+            group.stored ? "its events but not its outbox row" : "its outbox row but not its events"
+          }`
+        )
       }
     }
   }

@@ -18,6 +18,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import type { Scope } from "effect"
 import { Duration, Effect, Fiber, Layer } from "effect"
 import { EventStore, ProjectionStore } from "effect-eventsourcing"
+import type { Events } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
 import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
 import { spawn } from "node:child_process"
@@ -35,7 +36,6 @@ import type { Plan, Transaction } from "./operations.js"
 import { now } from "./operations.js"
 import type { Consumed, Environment, OtherProcess, ReadModel, Stats } from "./workload.js"
 import { runHistory } from "./workload.js"
-import type { Events } from "effect-eventsourcing"
 
 const seed = Number(process.env.HISTORY_SEED ?? 20_240_611)
 /** Operations per run: by default as many as keep each backend's run to several seconds here. */
@@ -73,15 +73,20 @@ const sqlReadModel = (table: string): ReadModel<SqlClient.SqlClient> => ({
       return sql`INSERT INTO ${sql(table)} AS m (stream_id, applied, total, versions)
         VALUES (${event.streamId}, 1, ${amount}, ${String(event.version)})
         ON CONFLICT (stream_id) DO UPDATE
-        SET applied = m.applied + 1, total = m.total + excluded.total, versions = m.versions || ',' || excluded.versions`.pipe(
-        Effect.uninterruptible
-      )
+        SET applied = m.applied + 1, total = m.total + excluded.total, versions = m.versions || ',' || excluded.versions`
+        .pipe(
+          Effect.uninterruptible
+        )
     }),
   rows: Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.map(
       sql<{ stream_id: string; applied: number; total: number; versions: string }>`SELECT * FROM ${sql(table)}`,
       (rows) =>
-        Object.fromEntries(rows.map((row) => [row.stream_id, { applied: Number(row.applied), total: Number(row.total), versions: row.versions }]))
+        Object.fromEntries(
+          rows.map((
+            row
+          ) => [row.stream_id, { applied: Number(row.applied), total: Number(row.total), versions: row.versions }])
+        )
     ))
 })
 
@@ -100,7 +105,9 @@ const createTables = (readModel: string, outbox: string) =>
  */
 const sqlTransaction = (
   outbox: string,
-  begin: (key: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, unknown, R | SqlClient.SqlClient>
+  begin: (
+    key: string
+  ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, unknown, R | SqlClient.SqlClient>
 ): Transaction<SqlClient.SqlClient> =>
 (key, writesFirst, effect) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => {
@@ -109,8 +116,11 @@ const sqlTransaction = (
   })
 
 const outboxRows = (outbox: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(sql<{ op_id: string }>`SELECT op_id FROM ${sql(outbox)}`, (rows) => rows.map((row) => row.op_id)))
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      Effect.map(sql<{ op_id: string }>`SELECT op_id FROM ${sql(outbox)}`, (rows) => rows.map((row) => row.op_id))
+  )
 
 /** Runs the workload, checks its history, and fails with the violations (and where the history is). */
 const runAndCheck = <R>(backend: string, operations: number, environment: Environment<R>) =>
@@ -149,13 +159,17 @@ const expectExercised = (stats: Stats, operations: number) => {
 describe("history: memory", () => {
   layer(EventStore.layerMemory)((methods) => {
     const it = live(methods)
-    it.effect("every acknowledged append stored once, every refusal justified, one order for every reader", () =>
-      runAndCheck<ProjectionStore.ProjectionStore>("memory", operationsFor(6_000), {
-        readModel: memoryReadModel(),
-        // The in-memory store's transactions hold other writers back and undo a failed append.
-        transaction: (_key, _writesFirst, effect) =>
-          Effect.flatMap(ProjectionStore.ProjectionStore, (projections) => projections.transaction(effect))
-      }), timeout)
+    it.effect(
+      "every acknowledged append stored once, every refusal justified, one order for every reader",
+      () =>
+        runAndCheck<ProjectionStore.ProjectionStore>("memory", operationsFor(6_000), {
+          readModel: memoryReadModel(),
+          // The in-memory store's transactions hold other writers back and undo a failed append.
+          transaction: (_key, _writesFirst, effect) =>
+            Effect.flatMap(ProjectionStore.ProjectionStore, (projections) => projections.transaction(effect))
+        }),
+      timeout
+    )
   })
 })
 
@@ -203,7 +217,10 @@ const startWriter = (filename: string, seed: number, prefix: string): Effect.Eff
       const inFlight = new Map<string, { readonly plan: Plan; readonly at: number }>()
       // A line cut short by the kill is not an operation sent: it is written before sending.
       for (const line of readFileSync(journal, "utf8").split("\n").filter((line) => line.endsWith("}"))) {
-        const entry = JSON.parse(line) as { readonly operation: Operation } | { readonly invoking: Plan; readonly at: number }
+        const entry = JSON.parse(line) as { readonly operation: Operation } | {
+          readonly invoking: Plan
+          readonly at: number
+        }
         if ("invoking" in entry) {
           inFlight.set(entry.invoking.id, { plan: entry.invoking, at: entry.at })
         } else {
@@ -257,7 +274,9 @@ const writerProcesses = (filename: string) => (seed: number): Effect.Effect<Othe
       stop: Effect.gen(function*() {
         const { killed, writer } = yield* Fiber.join(second)
         const operations = [...killed, ...yield* writer.stop]
-        const unknownAtKill = killed.filter((operation) => operation.outcome._tag === "Unknown" && operation.outcome.reason.includes("killed"))
+        const unknownAtKill = killed.filter((operation) =>
+          operation.outcome._tag === "Unknown" && operation.outcome.reason.includes("killed")
+        )
         return { operations, summary: { writersKilled: 1, inFlightWhenKilled: unknownAtKill.length } }
       })
     }
@@ -267,19 +286,25 @@ describe("history: SQLite", () => {
   const filename = temporaryDatabase("history.sqlite")
   layer(SqliteEventStore.layer({ filename }))((methods) => {
     const it = live(methods)
-    it.effect("the same, with other processes writing to the file, one of them killed mid-run", () =>
-      Effect.gen(function*() {
-        yield* createTables("history_read_model", "history_outbox")
-        return yield* runAndCheck("SQLite", operationsFor(2_500), {
-          readModel: sqlReadModel("history_read_model"),
-          // Mostly as the README says (BEGIN IMMEDIATE); sometimes a plain deferred transaction,
-          // which may fail to get the lock from the other process: that must store nothing.
-          transaction: sqlTransaction("history_outbox", (key) => (effect) =>
-            key.endsWith("3") ? Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect)) : SqliteEventStore.withTransaction(effect)),
-          outbox: outboxRows("history_outbox"),
-          otherProcess: writerProcesses(filename)
-        })
-      }), timeout)
+    it.effect(
+      "the same, with other processes writing to the file, one of them killed mid-run",
+      () =>
+        Effect.gen(function*() {
+          yield* createTables("history_read_model", "history_outbox")
+          return yield* runAndCheck("SQLite", operationsFor(2_500), {
+            readModel: sqlReadModel("history_read_model"),
+            // Mostly as the README says (BEGIN IMMEDIATE); sometimes a plain deferred transaction,
+            // which may fail to get the lock from the other process: that must store nothing.
+            transaction: sqlTransaction("history_outbox", (key) => (effect) =>
+              key.endsWith("3")
+                ? Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))
+                : SqliteEventStore.withTransaction(effect)),
+            outbox: outboxRows("history_outbox"),
+            otherProcess: writerProcesses(filename)
+          })
+        }),
+      timeout
+    )
   })
 })
 
@@ -316,10 +341,14 @@ describe.skipIf(skipPostgres)("history: PostgreSQL", () => {
   // A name of this file's own, so that the killer ends only this store's connections.
   const applicationName = `es-history-${schema.slice(-8)}`
   const store = Layer.scopedDiscard(
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`))))
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) => Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)))
+    )
   ).pipe(
-    Layer.provideMerge(PgEventStore.layer({ url: databaseUrl, tables: tablesIn(schema), maxConnections: 8, applicationName })),
+    Layer.provideMerge(
+      PgEventStore.layer({ url: databaseUrl, tables: tablesIn(schema), maxConnections: 8, applicationName })
+    ),
     // Fails with how to point the tests at a server when there is none.
     Layer.tap(() => Effect.promise(async () => (await rawConnection()).end()))
   )
@@ -332,7 +361,8 @@ describe.skipIf(skipPostgres)("history: PostgreSQL", () => {
         yield* createTables(readModel, outbox)
         return yield* runAndCheck("PostgreSQL", operationsFor(2_500), {
           readModel: sqlReadModel(readModel),
-          transaction: sqlTransaction(outbox, () => (effect) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))),
+          transaction: sqlTransaction(outbox, () => (effect) =>
+            Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))),
           outbox: outboxRows(outbox),
           faults: connectionKiller(applicationName)
         })

@@ -39,7 +39,11 @@ const toResultRecord = (result: EventStore.AppendResult): ResultRecord => ({
   streamId: result.streamId,
   version: result.version,
   position: Position.toString(result.position),
-  events: result.events.map((event) => ({ id: event.id, version: event.version, position: Position.toString(event.position) }))
+  events: result.events.map((event) => ({
+    id: event.id,
+    version: event.version,
+    position: Position.toString(event.position)
+  }))
 })
 
 const errorRecord = (error: unknown): ErrorRecord | undefined => {
@@ -57,7 +61,12 @@ const errorRecord = (error: unknown): ErrorRecord | undefined => {
     }
     case "StreamTypeMismatchError": {
       const mismatch = error as Errors.StreamTypeMismatchError
-      return { _tag: "StreamTypeMismatchError", streamId: mismatch.streamId, expectedType: mismatch.expectedType, actualType: mismatch.actualType }
+      return {
+        _tag: "StreamTypeMismatchError",
+        streamId: mismatch.streamId,
+        expectedType: mismatch.expectedType,
+        actualType: mismatch.actualType
+      }
     }
     case "InvalidAppendError": {
       const invalid = error as Errors.InvalidAppendError
@@ -90,7 +99,9 @@ export const classify = (
   const record = Option.isSome(failure) ? errorRecord(error) : undefined
   if (record !== undefined) return { _tag: "Failed", error: record }
   const tag = (error as { readonly _tag?: unknown } | undefined)?._tag
-  if (tag === "EventStoreError" || (tag === "SqlError" && inTransaction)) return { _tag: "Unknown", reason: describe(error) }
+  if (tag === "EventStoreError" || (tag === "SqlError" && inTransaction)) {
+    return { _tag: "Unknown", reason: describe(error) }
+  }
   return { _tag: "Unexpected", cause: Cause.pretty(cause) }
 }
 
@@ -111,7 +122,10 @@ export interface RunOptions<R> {
 }
 
 /** Runs a plan against the store and records it. */
-export const perform = <R = never>(plan: Plan, options: RunOptions<R> = {}): Effect.Effect<Operation, never, EventStore.EventStore | R> =>
+export const perform = <R = never>(
+  plan: Plan,
+  options: RunOptions<R> = {}
+): Effect.Effect<Operation, never, EventStore.EventStore | R> =>
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
     const call: Effect.Effect<ReadonlyArray<EventStore.AppendResult>, Errors.AppendError> = plan.kind === "append"
@@ -234,7 +248,10 @@ export const nextStep = <R>(planner: Planner<R>, id: string): Effect.Effect<Step
           return Effect.map(store.streamVersion(streamId), ExpectedVersion.exact)
         case "stale":
           // A version read a while ago, or a guess: it may still be right.
-          return Effect.map(store.streamVersion(streamId), (version) => ExpectedVersion.exact(random.int(Math.max(0, version - 3), version + 1)))
+          return Effect.map(
+            store.streamVersion(streamId),
+            (version) => ExpectedVersion.exact(random.int(Math.max(0, version - 3), version + 1))
+          )
       }
     }
     const request = (streamId: string, count: number, type = streamType) =>
@@ -264,7 +281,11 @@ export const nextStep = <R>(planner: Planner<R>, id: string): Effect.Effect<Step
           return pause(random.int(0, 5))
         case "retry": {
           if (pool.length === 0) break
-          const retry: Step<R> = { _tag: "Perform", plan: retryPlan(random.pick(pool), id, { keepTransaction: false }), options: {} }
+          const retry: Step<R> = {
+            _tag: "Perform",
+            plan: retryPlan(random.pick(pool), id, { keepTransaction: false }),
+            options: {}
+          }
           return retry
         }
         case "reuse": {
@@ -287,7 +308,11 @@ export const nextStep = <R>(planner: Planner<R>, id: string): Effect.Effect<Step
             return perform({ kind: "appendMany", requests: [first, yield* request(streamId, 1)], malformed: true })
           }
           // One event id twice in one append.
-          return perform({ kind: "append", requests: [{ ...first, events: [first.events[0]!, first.events[0]!] }], malformed: true })
+          return perform({
+            kind: "append",
+            requests: [{ ...first, events: [first.events[0]!, first.events[0]!] }],
+            malformed: true
+          })
         }
         case "wrongType": {
           // Expecting an existing stream, so that it never creates a hot stream with the wrong type.
@@ -299,7 +324,10 @@ export const nextStep = <R>(planner: Planner<R>, id: string): Effect.Effect<Step
         case "appendMany":
           return perform({
             kind: "appendMany",
-            requests: yield* Effect.forEach(distinctStreams(random.int(2, 3)), (streamId) => request(streamId, random.int(1, 2)))
+            requests: yield* Effect.forEach(
+              distinctStreams(random.int(2, 3)),
+              (streamId) => request(streamId, random.int(1, 2))
+            )
           })
         case "transaction": {
           if (planner.transaction === undefined) break
@@ -308,7 +336,11 @@ export const nextStep = <R>(planner: Planner<R>, id: string): Effect.Effect<Step
             ? yield* Effect.forEach(distinctStreams(2), (streamId) => request(streamId, random.int(1, 2)))
             : [yield* request(streams.pick(random), random.int(1, 3))]
           return perform(
-            { kind: many ? "appendMany" : "append", requests, transaction: { writesFirst: random.chance(0.5), outbox: planner.outbox } },
+            {
+              kind: many ? "appendMany" : "append",
+              requests,
+              transaction: { writesFirst: random.chance(0.5), outbox: planner.outbox }
+            },
             { transaction: planner.transaction }
           )
         }

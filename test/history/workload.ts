@@ -12,13 +12,13 @@
  */
 import type { Scope } from "effect"
 import { Cause, Chunk, Deferred, Duration, Effect, Either, Exit, Fiber, Schema, Stream } from "effect"
-import type { Events } from "effect-eventsourcing"
-import { EventStore, Position, Projection, ProjectionStore } from "effect-eventsourcing"
+import type { Events, ProjectionStore } from "effect-eventsourcing"
+import { EventStore, Position, Projection } from "effect-eventsourcing"
 import type { Random } from "../support/random.js"
 import { derive, seeded } from "../support/random.js"
 import type { EventRecord, History, Operation, Reader, ReadModelRow } from "./checker.js"
 import type { Kind, Plan, Transaction } from "./operations.js"
-import { now, perform, shouldRetry, retryPlan, streamsOf, toEventRecord, worker } from "./operations.js"
+import { now, perform, retryPlan, shouldRetry, streamsOf, toEventRecord, worker } from "./operations.js"
 
 export const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int, op: Schema.String })
 export const Withdrawn = Schema.TaggedStruct("Withdrawn", { amount: Schema.Int, op: Schema.String })
@@ -42,7 +42,10 @@ export interface Faults<R> {
 
 /** Other processes writing to the store; `stop` ends them and returns what they did. */
 export interface OtherProcess {
-  readonly stop: Effect.Effect<{ readonly operations: ReadonlyArray<Operation>; readonly summary: Record<string, number> }, unknown>
+  readonly stop: Effect.Effect<
+    { readonly operations: ReadonlyArray<Operation>; readonly summary: Record<string, number> },
+    unknown
+  >
 }
 
 export interface Environment<R> {
@@ -110,7 +113,11 @@ const failureOf = (exit: Exit.Exit<unknown, unknown>): string | undefined =>
 export const runHistory = <R>(
   environment: Environment<R>,
   options: WorkloadOptions
-): Effect.Effect<{ readonly history: History; readonly stats: Stats }, unknown, EventStore.EventStore | ProjectionStore.ProjectionStore | R> =>
+): Effect.Effect<
+  { readonly history: History; readonly stats: Stats },
+  unknown,
+  EventStore.EventStore | ProjectionStore.ProjectionStore | R
+> =>
   Effect.scoped(Effect.gen(function*() {
     const started = now()
     const catchUpTimeout = Duration.decode(options.catchUpTimeout ?? "60 seconds")
@@ -120,7 +127,8 @@ export const runHistory = <R>(
     const record = (operation: Operation) => void operations.push(operation)
     // Readers and the projection restart at random until the workers are done; then they settle.
     const settled = yield* Deferred.make<void>()
-    const restartOrSettle = (random: Random) => Effect.raceFirst(Effect.sleep(millis(random, 50, 1_500)), Deferred.await(settled))
+    const restartOrSettle = (random: Random) =>
+      Effect.raceFirst(Effect.sleep(millis(random, 50, 1_500)), Deferred.await(settled))
 
     // --- Readers: subscriptions that resume from the last event they received, as a consumer would.
     const readerFailures: Array<string> = []
@@ -152,7 +160,9 @@ export const runHistory = <R>(
           readerRestarts++
         }
         // To the end: a subscription that gives up (the store failed for a minute) is resumed.
-        return yield* Effect.forever(Effect.catchAllCause(follow, (cause) => Effect.sync(() => void readerFailures.push(Cause.pretty(cause)))))
+        return yield* Effect.forever(
+          Effect.catchAllCause(follow, (cause) => Effect.sync(() => void readerFailures.push(Cause.pretty(cause))))
+        )
       })
       return { reader: { name: `subscriber ${index}`, events, chunkEnds } satisfies Reader, run }
     })
@@ -179,7 +189,9 @@ export const runHistory = <R>(
     // --- Faults and the other writer, for the duration of the workers.
     const faults = environment.faults?.(seeded(derive(options.seed, 3_000)))
     const faultFiber = faults === undefined ? undefined : yield* Effect.fork(faults.run)
-    const other = environment.otherProcess === undefined ? undefined : yield* environment.otherProcess(derive(options.seed, 4_000))
+    const other = environment.otherProcess === undefined
+      ? undefined
+      : yield* environment.otherProcess(derive(options.seed, 4_000))
 
     // --- The workers.
     let progress = 0
@@ -210,7 +222,7 @@ export const runHistory = <R>(
     )
     const otherRun = other === undefined ? { operations: [], summary: {} } : yield* other.stop
     const otherOperations = otherRun.operations
-    operations.push(...otherOperations)
+    for (const operation of otherOperations) operations.push(operation)
     if (faultFiber !== undefined) yield* Fiber.interrupt(faultFiber)
     yield* Deferred.succeed(settled, undefined)
     yield* Fiber.join(projectionChurn)
@@ -234,7 +246,9 @@ export const runHistory = <R>(
       last = yield* perform(retryPlan(last, `sentinel.r${attempt}`, { keepTransaction: false }))
       record(last)
     }
-    if (last.outcome._tag !== "Acknowledged") return yield* Effect.dieMessage(`the final append failed: ${JSON.stringify(last.outcome)}`)
+    if (last.outcome._tag !== "Acknowledged") {
+      return yield* Effect.dieMessage(`the final append failed: ${JSON.stringify(last.outcome)}`)
+    }
     const end = Either.getOrThrow(Position.fromString(last.outcome.results[0]!.position))
     const deadline = Date.now() + Duration.toMillis(catchUpTimeout)
     while (Position.isAfter(end, yield* store.head)) {
@@ -249,24 +263,36 @@ export const runHistory = <R>(
     const smallBatchEnds: Array<number> = []
     yield* Stream.runForEachChunk(store.readAll({ batchSize }), (chunk) =>
       Effect.sync(() => {
-        smallBatches.push(...Chunk.toReadonlyArray(chunk).map(toEventRecord))
+        for (const event of chunk) smallBatches.push(toEventRecord(event))
         smallBatchEnds.push(smallBatches.length)
       }))
-    const small: Reader = { name: `readAll in batches of ${batchSize}`, events: smallBatches, chunkEnds: smallBatchEnds }
-    const streamIds = [...new Set(operations.flatMap((operation) => operation.requests.map((request) => request.streamId)))].sort()
+    const small: Reader = {
+      name: `readAll in batches of ${batchSize}`,
+      events: smallBatches,
+      chunkEnds: smallBatchEnds
+    }
+    const streamIds = [
+      ...new Set(operations.flatMap((operation) => operation.requests.map((request) => request.streamId)))
+    ].sort()
     const streams: Record<string, ReadonlyArray<EventRecord>> = {}
     for (const streamId of streamIds) {
       streams[streamId] = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readStream(streamId))).map(toEventRecord)
     }
 
     // --- Readers and the projection reach the end.
-    yield* waitUntil(() => readers.every(({ reader }) => reader.events.length >= all.length), "every subscriber has read every event", catchUpTimeout)
+    yield* waitUntil(
+      () => readers.every(({ reader }) => reader.events.length >= all.length),
+      "every subscriber has read every event",
+      catchUpTimeout
+    )
     yield* Effect.forEach(readerFibers, Fiber.interrupt, { discard: true })
     const finalRunner = yield* Effect.fork(runProjection)
     const reached = yield* Effect.either(Effect.timeout(Projection.waitFor(projectionName, end), catchUpTimeout))
     const finalFailure = failureOf(yield* Fiber.interrupt(finalRunner))
     if (finalFailure !== undefined) projectionFailures.push(finalFailure)
-    if (reached._tag === "Left") projectionFailures.push(`the projection did not reach the end: ${String(reached.left)}`)
+    if (reached._tag === "Left") {
+      projectionFailures.push(`the projection did not reach the end: ${String(reached.left)}`)
+    }
 
     const history: History = {
       operations,

@@ -11,8 +11,8 @@
  *   writerProcess.ts <file> <seed> <prefix of event ids> <journal>
  */
 import { Effect } from "effect"
-import { openSync, writeSync } from "node:fs"
 import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
+import { openSync, writeSync } from "node:fs"
 import { seeded } from "../support/random.js"
 import type { Operation } from "./checker.js"
 import { type Kind, now, streamsOf, worker } from "./operations.js"

@@ -68,7 +68,9 @@ describe.skipIf(skipPostgres)("PostgreSQL appends interrupted", () => {
       Effect.gen(function*() {
         const client = yield* Effect.promise(() => rawConnection())
         yield* Effect.promise(() => client.query("BEGIN"))
-        yield* Effect.promise(() => client.query(`UPDATE "${schema}".entities SET version = version WHERE id = $1`, [streamId]))
+        yield* Effect.promise(() =>
+          client.query(`UPDATE "${schema}".entities SET version = version WHERE id = $1`, [streamId])
+        )
         const fiber = yield* Effect.fork(append)
         const waiting = Effect.promise(() =>
           client.query(

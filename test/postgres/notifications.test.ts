@@ -13,7 +13,9 @@ import * as PgEventStore from "effect-eventsourcing/PgEventStore"
 import { databaseUrl, isolatedSchema, rawConnection, skipPostgres, tablesIn } from "../support/postgres.js"
 
 const storeIn = (schema: string, applicationName: string) =>
-  Layer.build(PgEventStore.layer({ url: databaseUrl, tables: tablesIn(schema), applicationName, heartbeat: "200 millis" }))
+  Layer.build(
+    PgEventStore.layer({ url: databaseUrl, tables: tablesIn(schema), applicationName, heartbeat: "200 millis" })
+  )
 
 const withRaw = <A>(use: (client: Awaited<ReturnType<typeof rawConnection>>) => Promise<A>) =>
   Effect.promise(async () => {

@@ -70,7 +70,10 @@ describe.skipIf(skipPostgres)("PostgreSQL global order across digit boundaries",
           "letters",
           Option.none(),
           third!,
-          Effect.forEach([events[2]!, events[0]!, events[1]!], (event) => projections.deadLetter("letters", event, "test"))
+          Effect.forEach(
+            [events[2]!, events[0]!, events[1]!],
+            (event) => projections.deadLetter("letters", event, "test")
+          )
         )
         const letters = yield* projections.deadLetters("letters")
         expect(letters.map((letter) => letter.streamId)).toEqual(["s-0", "s-1", "s-2"])

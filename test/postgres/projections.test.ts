@@ -33,7 +33,12 @@ describe.skipIf(skipPostgres)("PostgreSQL projection runner", () => {
             await client.end()
           })
         )).pipe(Layer.provideMerge(
-          PgEventStore.layer({ url: databaseUrl, tables: tablesIn(recoverySchema), applicationName, heartbeat: "200 millis" })
+          PgEventStore.layer({
+            url: databaseUrl,
+            tables: tablesIn(recoverySchema),
+            applicationName,
+            heartbeat: "200 millis"
+          })
         ))
       )
     )
@@ -90,10 +95,13 @@ describe.skipIf(skipPostgres)("PostgreSQL projections and the pool", () => {
         const store = yield* EventStore.EventStore
         const names = Array.from({ length: 6 }, (_, index) => `pool-${index}`)
         // Two runners of each: the leaders and their standbys all wait without a connection.
-        const runners = yield* Effect.forEach([...names, ...names], (name) =>
-          Effect.fork(Projection.run(Projection.make({ name, events: Counted, handle: () => Effect.void }), {
-            pollInterval: "20 millis"
-          })))
+        const runners = yield* Effect.forEach(
+          [...names, ...names],
+          (name) =>
+            Effect.fork(Projection.run(Projection.make({ name, events: Counted, handle: () => Effect.void }), {
+              pollInterval: "20 millis"
+            }))
+        )
         const appended = yield* Effect.forEach(
           [1, 2, 3],
           (by) =>

@@ -12,14 +12,23 @@ import { CommandHandler, Errors, EventStore, ExpectedVersion, Projection } from 
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
 import { Counted, counter, counterDecider } from "../support/counter.js"
 import { live } from "../support/live.js"
-import { databaseUrl, isolatedLayer, isolatedSchema, rawConnection, skipPostgres, tablesIn } from "../support/postgres.js"
+import {
+  databaseUrl,
+  isolatedLayer,
+  isolatedSchema,
+  rawConnection,
+  skipPostgres,
+  tablesIn
+} from "../support/postgres.js"
 
 const schema = isolatedSchema("pg_transactions")
 
-
 const append = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion) =>
-  Effect.flatMap(EventStore.EventStore, (store) =>
-    store.append({ streamId, streamType: "counter", expectedVersion, events: [{ type: "Counted", data: { by: 1 } }] }))
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) =>
+      store.append({ streamId, streamType: "counter", expectedVersion, events: [{ type: "Counted", data: { by: 1 } }] })
+  )
 
 /** Runs an effect on its own connection, outside the transaction of the fiber that runs it. */
 const outsideTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -74,7 +83,9 @@ describe.skipIf(skipPostgres)("PostgreSQL application transactions", () => {
     it.effect("applies every one of many racing commands with an inline projection", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS "${schema}".sums (stream_id TEXT PRIMARY KEY, total INT NOT NULL)`)
+        yield* sql.unsafe(
+          `CREATE TABLE IF NOT EXISTS "${schema}".sums (stream_id TEXT PRIMARY KEY, total INT NOT NULL)`
+        )
         const inlineCounter = CommandHandler.make(counterDecider, {
           inline: [Projection.make({
             name: "sums",
@@ -94,7 +105,9 @@ describe.skipIf(skipPostgres)("PostgreSQL application transactions", () => {
           { concurrency: "unbounded" }
         )
         expect(results.filter(Either.isLeft).map((result) => result.left)).toEqual([])
-        const [row] = yield* sql.unsafe<{ total: number }>(`SELECT total FROM "${schema}".sums WHERE stream_id = $1`, [streamId])
+        const [row] = yield* sql.unsafe<{ total: number }>(`SELECT total FROM "${schema}".sums WHERE stream_id = $1`, [
+          streamId
+        ])
         expect(row!.total).toBe(8)
         expect(yield* versionsInGlobalOrder(streamId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
       }))
@@ -127,7 +140,9 @@ describe.skipIf(skipPostgres)("PostgreSQL defaulting to REPEATABLE READ", () => 
       const raceSchema = isolatedSchema("repeatable_read")
       const outcome = yield* Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const [isolation] = yield* sql.unsafe<{ isolation: string }>(`SELECT current_setting('transaction_isolation') AS isolation`)
+        const [isolation] = yield* sql.unsafe<{ isolation: string }>(
+          `SELECT current_setting('transaction_isolation') AS isolation`
+        )
         const store = yield* EventStore.EventStore
         const writers = 8
         const anyAppends = yield* Effect.all(
@@ -159,4 +174,3 @@ describe.skipIf(skipPostgres)("PostgreSQL defaulting to REPEATABLE READ", () => 
       }
     }))
 })
-

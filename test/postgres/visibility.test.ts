@@ -16,24 +16,27 @@ const schema = isolatedSchema("visibility")
 const q = (table: string) => `"${schema}"."${table}"`
 
 /** A reader that keeps its checkpoint, as a projection does, starting after `from`. */
-const makeReaderFrom = (from: Position.Position, batchSize = 2) => Effect.gen(function*() {
-  const store = yield* EventStore.EventStore
-  const checkpoint = yield* Ref.make(from)
-  const seen = yield* Ref.make<ReadonlyArray<Events.RecordedEvent>>([])
-  const poll = Effect.gen(function*() {
-    const after = yield* Ref.get(checkpoint)
-    const read = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll({ after, batchSize })))
-    const last = read.at(-1)
-    if (last !== undefined) yield* Ref.set(checkpoint, last.position)
-    yield* Ref.update(seen, (all) => [...all, ...read])
-    return read
+const makeReaderFrom = (from: Position.Position, batchSize = 2) =>
+  Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    const checkpoint = yield* Ref.make(from)
+    const seen = yield* Ref.make<ReadonlyArray<Events.RecordedEvent>>([])
+    const poll = Effect.gen(function*() {
+      const after = yield* Ref.get(checkpoint)
+      const read = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll({ after, batchSize })))
+      const last = read.at(-1)
+      if (last !== undefined) yield* Ref.set(checkpoint, last.position)
+      yield* Ref.update(seen, (all) => [...all, ...read])
+      return read
+    })
+    return { poll, seen: Ref.get(seen), checkpoint: Ref.get(checkpoint) }
   })
-  return { poll, seen: Ref.get(seen), checkpoint: Ref.get(checkpoint) }
-})
 
 /** A reader starting after everything stored so far. */
-const makeReader = Effect.flatMap(makeReaderFrom(Position.start, 1_000), (reader) =>
-  Effect.flatMap(reader.poll, () => Effect.flatMap(reader.checkpoint, (from) => makeReaderFrom(from))))
+const makeReader = Effect.flatMap(
+  makeReaderFrom(Position.start, 1_000),
+  (reader) => Effect.flatMap(reader.poll, () => Effect.flatMap(reader.checkpoint, (from) => makeReaderFrom(from)))
+)
 
 type Reader = Effect.Effect.Success<typeof makeReader>
 
@@ -56,7 +59,8 @@ const pollThroughout = (reader: Reader) =>
   })
 
 /** Stream ids and versions of events, for comparing what readers saw. */
-const keys = (events: ReadonlyArray<Events.RecordedEvent>) => events.map((event) => `${event.streamId}#${event.version}`)
+const keys = (events: ReadonlyArray<Events.RecordedEvent>) =>
+  events.map((event) => `${event.streamId}#${event.version}`)
 
 const withRaw = <A, E, R>(use: (client: pg.Client) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
@@ -83,8 +87,10 @@ const beginRawAppend = (client: pg.Client, streamId: string) =>
   })
 
 const append = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion = ExpectedVersion.any) =>
-  Effect.flatMap(EventStore.EventStore, (store) =>
-    store.append({ streamId, streamType: "thing", expectedVersion, events: [{ type: "Fast", data: {} }] }))
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) => store.append({ streamId, streamType: "thing", expectedVersion, events: [{ type: "Fast", data: {} }] })
+  )
 
 describe.skipIf(skipPostgres)("PostgreSQL global order under interleavings", () => {
   layer(isolatedLayer(schema))((methods) => {
@@ -204,9 +210,14 @@ describe.skipIf(skipPostgres)("PostgreSQL global order under interleavings", () 
     it.effect("keeps one order for every reader, whatever their batch size, while writers race", () =>
       Effect.gen(function*() {
         const store = yield* EventStore.EventStore
-        const readers = yield* Effect.all([1, 2, 7].map((batchSize) =>
-          Effect.flatMap(makeReader, (reader) => Effect.flatMap(reader.checkpoint, (from) => makeReaderFrom(from, batchSize)))
-        ))
+        const readers = yield* Effect.all(
+          [1, 2, 7].map((batchSize) =>
+            Effect.flatMap(
+              makeReader,
+              (reader) => Effect.flatMap(reader.checkpoint, (from) => makeReaderFrom(from, batchSize))
+            )
+          )
+        )
         const start = yield* readers[0]!.checkpoint
         const pollers = yield* Effect.all(readers.map(pollThroughout))
         yield* withRaw((client) =>

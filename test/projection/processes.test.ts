@@ -139,7 +139,9 @@ const createApplied = (backend: Backend) =>
     projection TEXT NOT NULL, event_id TEXT NOT NULL, stream_id TEXT NOT NULL, by_value INT NOT NULL, runner TEXT NOT NULL)`)
 
 const appliedBy = (backend: Backend, projection: string) =>
-  backend.query<Applied>(`SELECT event_id, stream_id, by_value, runner FROM ${backend.applied} WHERE projection = '${projection}'`)
+  backend.query<Applied>(
+    `SELECT event_id, stream_id, by_value, runner FROM ${backend.applied} WHERE projection = '${projection}'`
+  )
 
 const storedEvents = (backend: Backend) =>
   Effect.runPromise(

@@ -1,6 +1,6 @@
 import { expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { CommandHandler, Decider, EventStore, Events, ExpectedVersion } from "effect-eventsourcing"
+import { CommandHandler, Decider, Events, EventStore, ExpectedVersion } from "effect-eventsourcing"
 
 // Release 1 stored "CartItemAdded" { sku, price } with the price in euros. Release 2 renamed it
 // "ItemAdded" and stored cents (schema version 2). Release 3, this one, added a quantity.

@@ -16,7 +16,9 @@ const account = Decider.make({
   events: Schema.Union(Deposited, Withdrawn),
   initialState: { balance: 0, operations: 0 } as Account,
   decide: (command: Command, _state: Account) =>
-    command._tag === "Deposit" ? [Deposited.make({ amount: command.amount })] : [Withdrawn.make({ amount: command.amount })],
+    command._tag === "Deposit"
+      ? [Deposited.make({ amount: command.amount })]
+      : [Withdrawn.make({ amount: command.amount })],
   evolve: (state: Account, event): Account => ({
     balance: event._tag === "Deposited" ? state.balance + event.amount : state.balance - event.amount,
     operations: state.operations + 1

@@ -10,7 +10,6 @@ import { backends, execute } from "../support/backends.js"
 import { counter } from "../support/counter.js"
 import { live } from "../support/live.js"
 
-
 for (const backend of backends("bad_data")) {
   describe.skipIf(backend.skip)(`${backend.name} stored data that does not decode`, () => {
     layer(backend.layer)((methods) => {
@@ -57,14 +56,18 @@ for (const backend of backends("bad_data")) {
           yield* corrupt(streamId, 3, "{not json")
 
           const read: Array<number> = []
-          const failure = yield* Effect.flip(Stream.runForEach(store.readStream(streamId), (event) => Effect.sync(() => read.push(event.version))))
+          const failure = yield* Effect.flip(
+            Stream.runForEach(store.readStream(streamId), (event) => Effect.sync(() => read.push(event.version)))
+          )
           expect(read).toEqual([1, 2])
           expect(failure).toMatchObject({ _tag: "EventDecodeError", streamId, version: 3 })
           // What only needs the events before it still works.
           const trail = yield* Effect.flip(Stream.runCollect(History.audit(streamId)))
           expect(trail).toMatchObject({ _tag: "EventDecodeError", version: 3 })
           const audited: Array<number> = []
-          yield* Effect.ignore(Stream.runForEach(History.audit(streamId), (entry) => Effect.sync(() => audited.push(entry.version))))
+          yield* Effect.ignore(
+            Stream.runForEach(History.audit(streamId), (entry) => Effect.sync(() => audited.push(entry.version)))
+          )
           expect(audited).toEqual([1, 2])
           const asOf = yield* History.stateAt(counter.decider)(streamId, { version: 2 })
           expect(asOf).toMatchObject({ version: 2, position: second.position })
@@ -89,8 +92,10 @@ for (const backend of backends("bad_data")) {
             // A subscription stops there too, instead of waiting for events after it.
             const followed: Array<number> = []
             const stopped = yield* Effect.flip(
-              Stream.runForEach(store.subscribe({ after, batchSize, pollInterval: "10 millis" }), (event) =>
-                Effect.sync(() => event.streamId === streamId && followed.push(event.version)))
+              Stream.runForEach(
+                store.subscribe({ after, batchSize, pollInterval: "10 millis" }),
+                (event) => Effect.sync(() => event.streamId === streamId && followed.push(event.version))
+              )
             ).pipe(Effect.timeout("10 seconds"))
             expect(followed).toEqual([1, 2])
             expect(stopped).toMatchObject({ _tag: "EventDecodeError", streamId, version: 3 })
@@ -124,7 +129,9 @@ for (const backend of backends("bad_data")) {
             events: [{ type: "Counted", data: { by: 1 } }]
           })
           const error = yield* Effect.flip(counter.handle(streamId, 1))
-          expect(error).toEqual(new Errors.StreamTypeMismatchError({ streamId, expectedType: "counter", actualType: "order" }))
+          expect(error).toEqual(
+            new Errors.StreamTypeMismatchError({ streamId, expectedType: "counter", actualType: "order" })
+          )
         }))
     })
   })

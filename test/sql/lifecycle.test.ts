@@ -4,9 +4,9 @@
  * older protocol writer created are upgraded with their rows kept), and a database that cannot be
  * reached or goes away mid-append gives a typed error and loses nothing.
  */
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { Chunk, Deferred, Effect, Fiber, Stream } from "effect"
 import { Errors, EventStore, ExpectedVersion } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
@@ -31,17 +31,21 @@ const pgMigrations = [...allMigrations, { migration_id: 5, name: "positions_ahea
 
 /** The tables of two stores prefixed "a" and "b", each with its own migration records. */
 const twoStoresTables = ["a", "b"].flatMap((prefix) =>
-  ["entities", "events", "events_migrations", "events_snapshots", "projections", "projections_dead_letters"].map((table) =>
-    `${prefix}_${table}`
-  )
+  ["entities", "events", "events_migrations", "events_snapshots", "projections", "projections_dead_letters"].map((
+    table
+  ) => `${prefix}_${table}`)
 )
 
 const append = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion, type = "Made") =>
-  Effect.flatMap(EventStore.EventStore, (store) =>
-    store.append({ streamId, streamType: "thing", expectedVersion, events: [{ type, data: {} }] }))
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) => store.append({ streamId, streamType: "thing", expectedVersion, events: [{ type, data: {} }] })
+  )
 
-const readAll = Effect.flatMap(EventStore.EventStore, (store) =>
-  Effect.map(Stream.runCollect(store.readAll()), Chunk.toReadonlyArray))
+const readAll = Effect.flatMap(
+  EventStore.EventStore,
+  (store) => Effect.map(Stream.runCollect(store.readAll()), Chunk.toReadonlyArray)
+)
 
 /** The seed's DDL (000_*), as an older implementation of the protocol would have run it. */
 const seedTables = [
@@ -120,11 +124,19 @@ describe("SQLite migrations", () => {
       Array.from({ length: processes }, (_, index) =>
         promisify(execFile)(
           join(root, "node_modules", ".bin", "tsx"),
-          ["--conditions=effect-eventsourcing-source", join(root, "test", "support", "sqliteWriter.ts"), filename, `p${index}`, String(appends)],
+          [
+            "--conditions=effect-eventsourcing-source",
+            join(root, "test", "support", "sqliteWriter.ts"),
+            filename,
+            `p${index}`,
+            String(appends)
+          ],
           { cwd: root }
         ))
     )
-    const reports = outputs.map(({ stdout }) => JSON.parse(stdout) as { acknowledged: Array<string>; conflicts: number })
+    const reports = outputs.map(({ stdout }) =>
+      JSON.parse(stdout) as { acknowledged: Array<string>; conflicts: number }
+    )
     const acknowledged = reports.flatMap((report) => report.acknowledged)
     expect(acknowledged).toHaveLength(processes * appends * 2)
 
@@ -135,13 +147,16 @@ describe("SQLite migrations", () => {
     const positions = events.map((event) => event.position.sequence)
     expect(positions).toEqual([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
     const database = new Database(filename, { readonly: true })
-    expect(database.prepare(`SELECT count(*) AS count FROM effect_eventsourcing_migrations`).get()).toEqual({ count: allMigrations.length })
+    expect(database.prepare(`SELECT count(*) AS count FROM effect_eventsourcing_migrations`).get()).toEqual({
+      count: allMigrations.length
+    })
     database.close()
   }, 120_000)
 })
 
 describe.skipIf(skipPostgres)("PostgreSQL migrations", () => {
-  const layerIn = (schema: string) => PgEventStore.layer({ url: databaseUrl, tables: tablesIn(schema), maxConnections: 2 })
+  const layerIn = (schema: string) =>
+    PgEventStore.layer({ url: databaseUrl, tables: tablesIn(schema), maxConnections: 2 })
   const dropSchema = (schema: string) =>
     Effect.promise(async () => {
       const client = await rawConnection()
@@ -183,7 +198,9 @@ describe.skipIf(skipPostgres)("PostgreSQL migrations", () => {
         await client.query(`CREATE SCHEMA "${schema}"`)
         await client.query(`SET search_path TO "${schema}"`)
         for (const statement of seedTables) {
-          await client.query(statement.replace("(JulianDay(CURRENT_TIMESTAMP) - 2440587.5)", "(EXTRACT(EPOCH FROM now()) / 86400)"))
+          await client.query(
+            statement.replace("(JulianDay(CURRENT_TIMESTAMP) - 2440587.5)", "(EXTRACT(EPOCH FROM now()) / 86400)")
+          )
         }
         await client.query(`INSERT INTO entities VALUES ('old-cart', 'cart', 2)`)
         await client.query(`INSERT INTO events (entity_id, name, details, actor, ordinal, position) VALUES
@@ -330,7 +347,11 @@ describe("SQLite stores sharing a file", () => {
           })).pipe(
             Effect.provide(SqliteEventStore.layer({
               filename,
-              tables: { entities: `${prefix}_entities`, events: `${prefix}_events`, projections: `${prefix}_projections` }
+              tables: {
+                entities: `${prefix}_entities`,
+                events: `${prefix}_events`,
+                projections: `${prefix}_projections`
+              }
             }))
           )
       yield* appendTo("a")
@@ -388,4 +409,3 @@ describe("SQLite failures", () => {
       expect(error.message).toContain("/nonexistent/directory/events.sqlite")
     }))
 })
-

@@ -20,7 +20,10 @@ const raw = (backend: Backend, text: string, values: ReadonlyArray<unknown> = []
 const plainAppend = (backend: Backend, streamId: string, version: number) => {
   const p = backend.placeholder
   return Effect.gen(function*() {
-    yield* raw(backend, `UPDATE ${backend.table("entities")} SET version = ${p(1)} WHERE id = ${p(2)}`, [version, streamId])
+    yield* raw(backend, `UPDATE ${backend.table("entities")} SET version = ${p(1)} WHERE id = ${p(2)}`, [
+      version,
+      streamId
+    ])
     yield* raw(
       backend,
       `INSERT INTO ${backend.table("events")} (entity_id, name, details, actor, ordinal, position)
@@ -37,20 +40,31 @@ const plainAppend = (backend: Backend, streamId: string, version: number) => {
 }
 
 /** Writes a stream's row and its events' ordinals exactly as given, at fresh positions. */
-const brokenStream = (backend: Backend, streamId: string, version: number | undefined, ordinals: ReadonlyArray<number>) => {
+const brokenStream = (
+  backend: Backend,
+  streamId: string,
+  version: number | undefined,
+  ordinals: ReadonlyArray<number>
+) => {
   const p = backend.placeholder
   return Effect.gen(function*() {
     if (version !== undefined) {
-      yield* raw(backend, `INSERT INTO ${backend.table("entities")} (id, type, version) VALUES (${p(1)}, 'thing', ${p(2)})`, [
-        streamId,
-        version
-      ])
+      yield* raw(
+        backend,
+        `INSERT INTO ${backend.table("entities")} (id, type, version) VALUES (${p(1)}, 'thing', ${p(2)})`,
+        [
+          streamId,
+          version
+        ]
+      )
     }
     for (const ordinal of ordinals) {
       yield* raw(
         backend,
         `INSERT INTO ${backend.table("events")} (entity_id, name, details, actor, ordinal, position)
-        SELECT ${p(1)}, 'Plain', '{}', 'plain', ${p(2)}, COALESCE(MAX(position), 0) + 1 FROM ${backend.table("events")}`,
+        SELECT ${p(1)}, 'Plain', '{}', 'plain', ${p(2)}, COALESCE(MAX(position), 0) + 1 FROM ${
+          backend.table("events")
+        }`,
         [streamId, ordinal]
       )
     }
@@ -58,8 +72,11 @@ const brokenStream = (backend: Backend, streamId: string, version: number | unde
 }
 
 const readStream = (streamId: string, options?: EventStore.ReadStreamOptions) =>
-  Effect.flatMap(EventStore.EventStore, (store) =>
-    Effect.either(Stream.runCollect(store.readStream(streamId, options)).pipe(Effect.map(Chunk.toReadonlyArray))))
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) =>
+      Effect.either(Stream.runCollect(store.readStream(streamId, options)).pipe(Effect.map(Chunk.toReadonlyArray)))
+  )
 
 /** What a read gave before it ended, and how it ended. */
 const readStreamPartly = (streamId: string, options?: EventStore.ReadStreamOptions) =>
@@ -67,14 +84,22 @@ const readStreamPartly = (streamId: string, options?: EventStore.ReadStreamOptio
     Effect.gen(function*() {
       const versions: Array<number> = []
       const ended = yield* Effect.either(
-        Stream.runForEach(store.readStream(streamId, options), (event) => Effect.sync(() => versions.push(event.version)))
+        Stream.runForEach(
+          store.readStream(streamId, options),
+          (event) => Effect.sync(() => versions.push(event.version))
+        )
       )
       return { versions, ended }
     }))
 
 const appendOne = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion) =>
-  Effect.flatMap(EventStore.EventStore, (store) =>
-    Effect.either(store.append({ streamId, streamType: "thing", expectedVersion, events: [{ type: "New", data: {} }] })))
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) =>
+      Effect.either(
+        store.append({ streamId, streamType: "thing", expectedVersion, events: [{ type: "New", data: {} }] })
+      )
+  )
 
 const failure = <A>(result: Either.Either<A, { readonly _tag: string; readonly message: string }>) =>
   Either.isLeft(result) ? { tag: result.left._tag, message: result.left.message } : { tag: "success", message: "" }
@@ -109,7 +134,8 @@ for (const backend of backends("plainwriters")) {
           expect(yield* store.append(request)).toEqual(third)
           expect(yield* store.streamVersion(streamId)).toBe(3)
           const report = yield* store.verify()
-          expect(report.violations.filter((violation) => "streamId" in violation && violation.streamId === streamId)).toEqual([])
+          expect(report.violations.filter((violation) => "streamId" in violation && violation.streamId === streamId))
+            .toEqual([])
         }))
 
       it.effect("an event whose stream has no row fails every read and the appends to its stream", () =>
@@ -144,7 +170,9 @@ for (const backend of backends("plainwriters")) {
           expect(failure(yield* appendOne(streamId, ExpectedVersion.any)).tag).toBe("EventStoreError")
 
           const report = yield* store.verify()
-          expect(report.violations).toContainEqual(expect.objectContaining({ _tag: "EventWithoutStream", streamId, version: 1 }))
+          expect(report.violations).toContainEqual(
+            expect.objectContaining({ _tag: "EventWithoutStream", streamId, version: 1 })
+          )
         }))
 
       it.effect("an ordinal gap ends reads at the missing version, and appends never number among it", () =>

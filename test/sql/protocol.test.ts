@@ -60,11 +60,17 @@ for (const backend of backends("protocol")) {
           const rows = yield* Effect.promise(() =>
             backend.query(
               `SELECT entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata
-              FROM ${backend.table("events")} WHERE entity_id IN (${p(1)}, ${p(2)}) ORDER BY position, entity_id, ordinal`,
+              FROM ${backend.table("events")} WHERE entity_id IN (${p(1)}, ${
+                p(2)
+              }) ORDER BY position, entity_id, ordinal`,
               [cart, order]
             )
           )
-          expect(rows.map((row) => [row.entity_id, row.name, JSON.parse(String(row.details)), row.actor, Number(row.ordinal)]))
+          expect(
+            rows.map((
+              row
+            ) => [row.entity_id, row.name, JSON.parse(String(row.details)), row.actor, Number(row.ordinal)])
+          )
             .toEqual([
               [cart, "CartCreated", { currency: "USD" }, "customer:alice", 1],
               [cart, "ItemAddedToCart", { item: { sku: "SKU-123", quantity: 2, unitPrice: 25 } }, "customer:alice", 2],
@@ -106,7 +112,9 @@ for (const backend of backends("protocol")) {
           yield* Effect.promise(() =>
             backend.query(
               `INSERT INTO ${backend.table("events")} (entity_id, name, details, actor, ordinal, position)
-              VALUES (${p(1)}, 'Made', '{"n":1}', 'legacy', 1, ${p(2)}), (${p(3)}, 'Made', '{"n":2}', 'legacy', 2, ${p(4)})`,
+              VALUES (${p(1)}, 'Made', '{"n":1}', 'legacy', 1, ${p(2)}), (${p(3)}, 'Made', '{"n":2}', 'legacy', 2, ${
+                p(4)
+              })`,
               [streamId, Number(max) + 1_000, streamId, Number(max) + 1_000]
             )
           )

@@ -36,8 +36,16 @@ const startProcess = (script: string, args: ReadonlyArray<string>, ready: string
   })
 
 const append = (streamId: string) =>
-  Effect.flatMap(EventStore.EventStore, (store) =>
-    store.append({ streamId, streamType: "thing", expectedVersion: ExpectedVersion.any, events: [{ type: "A", data: {} }] }))
+  Effect.flatMap(
+    EventStore.EventStore,
+    (store) =>
+      store.append({
+        streamId,
+        streamType: "thing",
+        expectedVersion: ExpectedVersion.any,
+        events: [{ type: "A", data: {} }]
+      })
+  )
 
 describe("SQLite shared with other processes", () => {
   it.live("waits for another process's lock without holding the event loop", () =>
@@ -50,7 +58,9 @@ describe("SQLite shared with other processes", () => {
       let ticks = 0
       const timer = setInterval(() => ticks++, 10)
       const started = Date.now()
-      const appended = yield* Effect.provide(append("during"), layer).pipe(Effect.ensuring(Effect.sync(() => clearInterval(timer))))
+      const appended = yield* Effect.provide(append("during"), layer).pipe(
+        Effect.ensuring(Effect.sync(() => clearInterval(timer)))
+      )
       const waited = Date.now() - started
       expect(yield* Effect.promise(() => output)).toContain("done")
       expect(appended.version).toBe(1)
@@ -60,51 +70,57 @@ describe("SQLite shared with other processes", () => {
       expect(ticks).toBeGreaterThan(30)
     }), 60_000)
 
-  it.live("runs application transactions beside another process's writes without 'database is locked'", () =>
-    Effect.gen(function*() {
-      const filename = temporaryDatabase()
-      const layer = SqliteEventStore.layer({ filename })
-      yield* Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        yield* sql`CREATE TABLE IF NOT EXISTS notes (stream_id TEXT NOT NULL, version INT NOT NULL)`
-        yield* append("ours")
-      }).pipe(Effect.provide(layer))
-      const { output } = yield* Effect.promise(() => startProcess("sqliteLoop.ts", [filename, "other", "4000"], "started"))
-      const transactions = 150
-      const failures: Array<string> = []
-      yield* Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const store = yield* EventStore.EventStore
-        for (let n = 0; n < transactions; n++) {
-          // Reads first, then writes: a deferred transaction would fail here when the other
-          // process wrote in between.
-          const transaction = SqliteEventStore.withTransaction(Effect.gen(function*() {
-            const version = yield* store.streamVersion("ours")
-            const appended = yield* store.append({
-              streamId: "ours",
-              streamType: "thing",
-              expectedVersion: ExpectedVersion.exact(version),
-              events: [{ type: "A", data: { n } }]
-            })
-            yield* sql`INSERT INTO notes ${sql.insert({ stream_id: "ours", version: appended.version })}`
-          }))
-          const outcome = yield* Effect.either(transaction)
-          if (outcome._tag === "Left") failures.push(String(outcome.left))
-        }
-      }).pipe(Effect.provide(layer))
-      const report = JSON.parse((yield* Effect.promise(() => output)).split("\n")[1]!) as { appends: number }
-      expect(failures).toEqual([])
-      expect(report.appends).toBeGreaterThan(100)
-      const stored = yield* Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const store = yield* EventStore.EventStore
-        return {
-          version: yield* store.streamVersion("ours"),
-          notes: (yield* sql<{ count: number }>`SELECT count(*) AS count FROM notes`)[0]!.count
-        }
-      }).pipe(Effect.provide(layer))
-      expect(stored).toEqual({ version: 1 + transactions, notes: transactions })
-    }), 120_000)
+  it.live(
+    "runs application transactions beside another process's writes without 'database is locked'",
+    () =>
+      Effect.gen(function*() {
+        const filename = temporaryDatabase()
+        const layer = SqliteEventStore.layer({ filename })
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE IF NOT EXISTS notes (stream_id TEXT NOT NULL, version INT NOT NULL)`
+          yield* append("ours")
+        }).pipe(Effect.provide(layer))
+        const { output } = yield* Effect.promise(() =>
+          startProcess("sqliteLoop.ts", [filename, "other", "4000"], "started")
+        )
+        const transactions = 150
+        const failures: Array<string> = []
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore.EventStore
+          for (let n = 0; n < transactions; n++) {
+            // Reads first, then writes: a deferred transaction would fail here when the other
+            // process wrote in between.
+            const transaction = SqliteEventStore.withTransaction(Effect.gen(function*() {
+              const version = yield* store.streamVersion("ours")
+              const appended = yield* store.append({
+                streamId: "ours",
+                streamType: "thing",
+                expectedVersion: ExpectedVersion.exact(version),
+                events: [{ type: "A", data: { n } }]
+              })
+              yield* sql`INSERT INTO notes ${sql.insert({ stream_id: "ours", version: appended.version })}`
+            }))
+            const outcome = yield* Effect.either(transaction)
+            if (outcome._tag === "Left") failures.push(String(outcome.left))
+          }
+        }).pipe(Effect.provide(layer))
+        const report = JSON.parse((yield* Effect.promise(() => output)).split("\n")[1]!) as { appends: number }
+        expect(failures).toEqual([])
+        expect(report.appends).toBeGreaterThan(100)
+        const stored = yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore.EventStore
+          return {
+            version: yield* store.streamVersion("ours"),
+            notes: (yield* sql<{ count: number }>`SELECT count(*) AS count FROM notes`)[0]!.count
+          }
+        }).pipe(Effect.provide(layer))
+        expect(stored).toEqual({ version: 1 + transactions, notes: transactions })
+      }),
+    120_000
+  )
 
   it.live("gives the event loop a turn between the pages of a long read", () =>
     Effect.gen(function*() {
@@ -130,8 +146,12 @@ describe("SQLite shared with other processes", () => {
       const timer = setInterval(() => ticks++, 5)
       const started = Date.now()
       const counted = yield* Effect.flatMap(EventStore.EventStore, (store) =>
-        Effect.all([Stream.runCount(store.readAll()), Stream.runCount(store.readStream("loaded-0"))])
-      ).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => clearInterval(timer))))
+        Effect.all([Stream.runCount(store.readAll()), Stream.runCount(store.readStream("loaded-0"))])).pipe(
+          Effect.provide(layer),
+          Effect.ensuring(Effect.sync(() =>
+            clearInterval(timer)
+          ))
+        )
       const took = Date.now() - started
       expect(counted).toEqual([streams * perStream + 1, perStream])
       // A loop held for the whole read would not fire the timer at all.

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Stream } from "effect"
+import type { Layer } from "effect"
 import { EventStore, ExpectedVersion } from "effect-eventsourcing"
 import * as PgEventStore from "effect-eventsourcing/PgEventStore"
 import type * as SqlEventStore from "effect-eventsourcing/SqlEventStore"
@@ -16,14 +17,24 @@ import { temporaryDatabase } from "../support/sqlite.js"
 const appendAndRead = Effect.gen(function*() {
   const store = yield* EventStore.EventStore
   const streamId = `named-${crypto.randomUUID()}`
-  yield* store.append({ streamId, streamType: "thing", expectedVersion: ExpectedVersion.noStream, events: [{ type: "A", data: {} }] })
-  yield* store.append({ streamId, streamType: "thing", expectedVersion: ExpectedVersion.exact(1), events: [{ type: "B", data: {} }] })
+  yield* store.append({
+    streamId,
+    streamType: "thing",
+    expectedVersion: ExpectedVersion.noStream,
+    events: [{ type: "A", data: {} }]
+  })
+  yield* store.append({
+    streamId,
+    streamType: "thing",
+    expectedVersion: ExpectedVersion.exact(1),
+    events: [{ type: "B", data: {} }]
+  })
   const all = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
   return all.filter((event) => event.streamId === streamId).map((event) => event.type)
 })
 
 /** The message a layer failed to build with. */
-const buildFailure = <E>(layer: import("effect").Layer.Layer<EventStore.EventStore, E>) =>
+const buildFailure = <E>(layer: Layer.Layer<EventStore.EventStore, E>) =>
   Effect.map(Effect.exit(Effect.provide(EventStore.EventStore, layer)), (exit) => {
     expect(Exit.isFailure(exit)).toBe(true)
     return Exit.isFailure(exit) ? String(exit.cause) : ""
@@ -57,7 +68,11 @@ describe.skipIf(skipPostgres)("PostgreSQL table names", () => {
   it.live("a table renamed on a database migrated with the old name fails the layer, naming it", () =>
     Effect.gen(function*() {
       const schema = isolatedSchema("renamed")
-      const tables = { events: `${schema}.events`, entities: `${schema}.entities`, projections: `${schema}.projections` }
+      const tables = {
+        events: `${schema}.events`,
+        entities: `${schema}.entities`,
+        projections: `${schema}.projections`
+      }
       yield* Effect.provide(appendAndRead, layerOf(tables))
       const message = yield* buildFailure(layerOf({ ...tables, entities: `${schema}.streams` }))
       expect(message).toContain("streams")
@@ -72,7 +87,11 @@ describe.skipIf(skipPostgres)("PostgreSQL table names", () => {
       const schema = isolatedSchema("long")
       const long = `events_${"x".repeat(55)}`
       expect(long.length).toBe(62)
-      const tables = { events: `${schema}.${long}`, entities: `${schema}.entities`, projections: `${schema}.projections` }
+      const tables = {
+        events: `${schema}.${long}`,
+        entities: `${schema}.entities`,
+        projections: `${schema}.projections`
+      }
       expect(yield* Effect.provide(appendAndRead, layerOf(tables))).toEqual(["A", "B"])
       // A second start finds its migrations done and its tables in place.
       expect(yield* Effect.provide(appendAndRead, layerOf(tables))).toEqual(["A", "B"])

@@ -20,7 +20,8 @@ for (const backend of backends("transactions")) {
       const p = backend.placeholder
 
       const setUp = execute(`CREATE TABLE IF NOT EXISTS ${notes} (id TEXT PRIMARY KEY, text TEXT NOT NULL)`)
-      const note = (id: string, text: string) => execute(`INSERT INTO ${notes} (id, text) VALUES (${p(1)}, ${p(2)})`, [id, text])
+      const note = (id: string, text: string) =>
+        execute(`INSERT INTO ${notes} (id, text) VALUES (${p(1)}, ${p(2)})`, [id, text])
       const noteExists = (id: string) =>
         Effect.map(execute(`SELECT id FROM ${notes} WHERE id = ${p(1)}`, [id]), (rows) => rows.length === 1)
       const append = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVersion, id?: string) =>
@@ -31,14 +32,17 @@ for (const backend of backends("transactions")) {
             expectedVersion,
             events: [id === undefined ? { type: "Noted", data: {} } : { type: "Noted", data: {}, id }]
           }))
-      const version = (streamId: string) => Effect.flatMap(EventStore.EventStore, (store) => store.streamVersion(streamId))
+      const version = (streamId: string) =>
+        Effect.flatMap(EventStore.EventStore, (store) => store.streamVersion(streamId))
 
       it.effect("commits the events and the application's writes together", () =>
         Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
           yield* setUp
           const streamId = `together-${crypto.randomUUID()}`
-          yield* sql.withTransaction(Effect.zipRight(append(streamId, ExpectedVersion.noStream), note(streamId, "kept")))
+          yield* sql.withTransaction(
+            Effect.zipRight(append(streamId, ExpectedVersion.noStream), note(streamId, "kept"))
+          )
           expect(yield* version(streamId)).toBe(1)
           expect(yield* noteExists(streamId)).toBe(true)
         }))

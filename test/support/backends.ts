@@ -4,7 +4,8 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import Database from "better-sqlite3"
-import { Effect, Layer } from "effect"
+import type { Layer } from "effect"
+import { Effect } from "effect"
 import type { EventStore, ProjectionStore, SnapshotStore } from "effect-eventsourcing"
 import * as SqliteEventStore from "effect-eventsourcing/SqliteEventStore"
 import { isolatedLayer, isolatedSchema, rawConnection, skipPostgres } from "./postgres.js"
@@ -40,7 +41,9 @@ export const sqliteBackend = (): Backend => {
       const database = new Database(filename)
       try {
         const statement = database.prepare(text)
-        return statement.reader ? statement.all(...values) as Array<Record<string, unknown>> : (statement.run(...values), [])
+        return statement.reader
+          ? statement.all(...values) as Array<Record<string, unknown>>
+          : (statement.run(...values), [])
       } finally {
         database.close()
       }

@@ -7,7 +7,11 @@
 import { Schema } from "effect"
 import { Events } from "effect-eventsourcing"
 
-export const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int, quantity: Schema.Int })
+export const ItemAdded = Schema.TaggedStruct("ItemAdded", {
+  sku: Schema.String,
+  priceCents: Schema.Int,
+  quantity: Schema.Int
+})
   .annotations(Events.evolution({
     formerNames: ["CartItemAdded"],
     upcasts: [

@@ -47,7 +47,9 @@ export const isolatedLayer = (schema: string, options?: { readonly maxConnection
     Layer.provideMerge(
       PgEventStore.layer({ url: databaseUrl, tables: tablesIn(schema), maxConnections: options?.maxConnections ?? 10 })
     ),
-    Layer.mapError((error) => error.operation === "connect to PostgreSQL" ? unreachable(error.cause) : error)
+    Layer.mapError((error) =>
+      error.operation === "connect to PostgreSQL" ? unreachable(error.cause) : error
+    )
   )
 
 /** A raw node-postgres connection, for driving interleavings by hand. Close it with `end()`. */

@@ -42,4 +42,5 @@ export const seeded = (seed: number): Random => {
 }
 
 /** A seed for a sub-generator (one per fiber or process), so that each replays independently. */
-export const derive = (seed: number, index: number): number => (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + index * 0x27d4eb2f) >>> 0
+export const derive = (seed: number, index: number): number =>
+  (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + index * 0x27d4eb2f) >>> 0

@@ -29,7 +29,9 @@ const storedIds = (state: MemoryState, append: PreparedAppend): Retries.StoredId
   const first = events[0]
   const originalSize = first === undefined
     ? 0
-    : (state.streams.get(first.streamId)?.events ?? []).filter((event) => Position.equals(event.position, first.position))
+    : (state.streams.get(first.streamId)?.events ?? []).filter((event) =>
+      Position.equals(event.position, first.position)
+    )
       .length
   return { events: events.map((event) => event && toRecorded(event)), originalSize }
 }
@@ -38,7 +40,9 @@ const storedIds = (state: MemoryState, append: PreparedAppend): Retries.StoredId
 const asRetry = (state: MemoryState, appends: ReadonlyArray<PreparedAppend>) => {
   const outcome = Retries.combine(
     appends,
-    appends.map((append) => append.events.length === 0 ? undefined : Retries.classify(append, storedIds(state, append))),
+    appends.map((append) =>
+      append.events.length === 0 ? undefined : Retries.classify(append, storedIds(state, append))
+    ),
     currentResult(state)
   )
   return outcome === undefined
@@ -84,7 +88,11 @@ const store = (state: MemoryState, append: PreparedAppend, position: Position.Po
 }
 
 /** Stores checked appends at one new position. */
-const write = (state: MemoryState, appends: ReadonlyArray<PreparedAppend>, timestamp: number): ReadonlyArray<AppendResult> => {
+const write = (
+  state: MemoryState,
+  appends: ReadonlyArray<PreparedAppend>,
+  timestamp: number
+): ReadonlyArray<AppendResult> => {
   const position = appends.some((append) => append.events.length > 0)
     ? Position.make({ sequence: ++state.sequence })
     : Position.start

@@ -38,7 +38,12 @@ export const indexAfter = (state: MemoryState, position: Position.Position): num
 }
 
 /** A batch of at least `size` events after `position`, extended to end on a whole append. */
-const batchAfter = (state: MemoryState, position: Position.Position, size: number, visible: number): ReadonlyArray<StoredEvent> => {
+const batchAfter = (
+  state: MemoryState,
+  position: Position.Position,
+  size: number,
+  visible: number
+): ReadonlyArray<StoredEvent> => {
   const { log } = state
   const first = Math.min(indexAfter(state, position), visible)
   let end = Math.min(first + size, visible)

@@ -86,8 +86,10 @@ export const toRecorded = (event: StoredEvent): RecordedEvent => ({
 
 /** Whether the calling fiber works in the open transaction: it sees its writes and holds the lock. */
 export const inOpenTransaction = (state: MemoryState): Effect.Effect<boolean> =>
-  Effect.map(FiberRef.get(state.currentTransaction), (transaction) =>
-    transaction !== undefined && transaction === state.open)
+  Effect.map(
+    FiberRef.get(state.currentTransaction),
+    (transaction) => transaction !== undefined && transaction === state.open
+  )
 
 /** How much of the log a fiber sees: all of it, but what an open transaction it is not in wrote. */
 export const visibleLength = (state: MemoryState, inside: boolean): number =>

@@ -33,7 +33,10 @@ export const transaction = (state: MemoryState) => <A, E, R>(effect: Effect.Effe
   Effect.flatMap(inOpenTransaction(state), (inside) => {
     if (inside) {
       const savepoint = mark(state)
-      return Effect.onExit(effect, (exit) => (Exit.isFailure(exit) ? Effect.sync(() => undo(state, savepoint)) : Effect.void))
+      return Effect.onExit(
+        effect,
+        (exit) => (Exit.isFailure(exit) ? Effect.sync(() => undo(state, savepoint)) : Effect.void)
+      )
     }
     return state.lock.withPermits(1)(Effect.suspend(() => {
       const begun: Transaction = { begun: mark(state) }

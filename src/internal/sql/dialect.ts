@@ -10,12 +10,12 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { AppendResult } from "../../EventStore.js"
 import type { RecordedEvent } from "../../Events.js"
+import type { AppendResult } from "../../EventStore.js"
 import * as Position from "../../Position.js"
 import type { DeadLetter } from "../../ProjectionStore.js"
-import type { RunnerSupport } from "../projectionRunnerSupport.js"
 import type { PreparedAppend, PreparedEvent } from "../prepareAppend.js"
+import type { RunnerSupport } from "../projectionRunnerSupport.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { LockSession } from "./pgLeads.js"
 import type { EventRow } from "./rows.js"
@@ -118,7 +118,9 @@ export const createDeadLetters = (
 /** What the projection store needs of a database: checkpoints, dead letters, the right to run. */
 export interface ProjectionStatements {
   /** A projection's checkpoint, if it has one. */
-  readonly checkpoint: (projection: string) => Effect.Effect<Option.Option<Position.Position>, SqlError, SqlClient.SqlClient>
+  readonly checkpoint: (
+    projection: string
+  ) => Effect.Effect<Option.Option<Position.Position>, SqlError, SqlClient.SqlClient>
   /** Moves a checkpoint if it is still at `from`; whether it moved. */
   readonly moveCheckpoint: (
     projection: string,
@@ -147,14 +149,18 @@ export interface Dialect {
    * Runs an effect in a transaction of the store's own, as appends need it (PostgreSQL: at READ
    * COMMITTED; SQLite: holding the write lock from the start). Inside a transaction, a savepoint.
    */
-  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient>
+  readonly transaction: <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient>
   /** The current time as the snapshots and dead-letters tables keep it. */
   readonly currentTimestamp: string
   readonly projections: ProjectionStatements
   /** The schema migrations, by `<id>_<name>`, for `Migrator.fromRecord`. */
   readonly migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>>
   /** Runs the migrator so that two processes migrating at once take turns. */
-  readonly withMigrationLock: <A, E, R>(migrate: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient>
+  readonly withMigrationLock: <A, E, R>(
+    migrate: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient>
   /** What is wrong with the store's table names on this database (none when they are usable). */
   readonly nameProblems: ReadonlyArray<string>
   /** The store's tables that do not exist (after the migrations ran, there should be none). */
@@ -180,7 +186,10 @@ export interface Dialect {
   /** The position of the latest event a reader can read now. */
   readonly head: Effect.Effect<Position.Position, SqlError, SqlClient.SqlClient>
   /** How many events a reader can read now after a position, counting no further than `upTo`. */
-  readonly countAfter: (position: Position.Position, upTo: number) => Effect.Effect<number, SqlError, SqlClient.SqlClient>
+  readonly countAfter: (
+    position: Position.Position,
+    upTo: number
+  ) => Effect.Effect<number, SqlError, SqlClient.SqlClient>
   readonly streamStates: (
     streamIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<StreamState>, SqlError, SqlClient.SqlClient>
@@ -295,6 +304,8 @@ export const endingOnWholeAppends = <E, R>(
   const last = rows.at(-1)
   if (last === undefined) return Effect.succeed(rows)
   if (rows.length < size) return Effect.succeed([...rows].sort(compareRows))
-  return Effect.map(appendOf(last), (whole) =>
-    [...rows.filter((row) => !sameAppend(row, last)), ...whole].sort(compareRows))
+  return Effect.map(
+    appendOf(last),
+    (whole) => [...rows.filter((row) => !sameAppend(row, last)), ...whole].sort(compareRows)
+  )
 }

@@ -71,7 +71,9 @@ const checkTables = (dialect: Dialect) =>
         new EventStoreError({
           operation: "check the store's tables",
           cause: new Error(
-            `the tables ${missing.map((name) => JSON.stringify(name)).join(", ")} do not exist, although the migrations recorded in ${
+            `the tables ${
+              missing.map((name) => JSON.stringify(name)).join(", ")
+            } do not exist, although the migrations recorded in ${
               JSON.stringify(dialect.tables.names.migrations)
             } have run: they ran with other names for the store's tables. A store's tables cannot be renamed one at a time through \`tables\`: rename them in the database too, or use the names they were created with`
           )

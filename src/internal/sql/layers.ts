@@ -2,7 +2,7 @@
  * The SQL stores as one layer over a `SqlClient`, and the failures of building it as one typed
  * error.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -47,9 +47,10 @@ export const stores = (
  * file cannot be opened) into an `EventStoreError` naming what was being done. Interruption stays
  * interruption.
  */
-export const failingAs = (operation: string) => <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, EventStoreError, R> =>
-  Layer.catchAllCause(layer, (cause) => {
-    if (Cause.isInterruptedOnly(cause)) return Layer.failCause(cause as Cause.Cause<never>)
-    const error = Cause.squash(cause)
-    return Layer.fail(error instanceof EventStoreError ? error : new EventStoreError({ operation, cause: error }))
-  })
+export const failingAs =
+  (operation: string) => <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, EventStoreError, R> =>
+    Layer.catchAllCause(layer, (cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Layer.failCause(cause as Cause.Cause<never>)
+      const error = Cause.squash(cause)
+      return Layer.fail(error instanceof EventStoreError ? error : new EventStoreError({ operation, cause: error }))
+    })

@@ -23,18 +23,28 @@
  * stream can get either. This holds when the append is the first write of its transaction; an
  * application transaction that wrote before appending already has its id.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Dialect } from "./dialect.js"
 import { causeCode } from "./dialect.js"
 import { makeAppend } from "./pg/append.js"
+import { migrations, withMigrationLock } from "./pg/migrations.js"
 import { makeNotifier } from "./pg/notifier.js"
-import { withMigrationLock, migrations } from "./pg/migrations.js"
 import { objectsOf, transaction } from "./pg/objects.js"
 import { projectionStatements } from "./pg/projections.js"
-import { brokenStreams, countAfter, eventsById, head, missingTables, readAll, readStream, staleStreams, streamStates } from "./pg/reads.js"
+import {
+  brokenStreams,
+  countAfter,
+  eventsById,
+  head,
+  missingTables,
+  readAll,
+  readStream,
+  staleStreams,
+  streamStates
+} from "./pg/reads.js"
 import { positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
 import { pgIdentifierBytes, problems } from "./tables.js"
@@ -52,7 +62,10 @@ export interface Options {
   readonly isolation: string
 }
 
-export const make = (tables: Tables, options: Options): Effect.Effect<Dialect, never, SqlClient.SqlClient | Scope.Scope> =>
+export const make = (
+  tables: Tables,
+  options: Options
+): Effect.Effect<Dialect, never, SqlClient.SqlClient | Scope.Scope> =>
   Effect.map(makeNotifier(tables.channel), (notify) => assemble(tables, options, notify))
 
 /** The dialect, from the modules of its statements (pg/). */

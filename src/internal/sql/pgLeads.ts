@@ -46,7 +46,6 @@ interface Current {
   readonly lost: Deferred.Deferred<void>
 }
 
-
 export const make = (options: Options) =>
   Effect.gen(function*() {
     const outer = yield* Effect.scope
@@ -96,9 +95,11 @@ export const make = (options: Options) =>
           if (locked) {
             return Effect.zipRight(
               Deferred.await(held.lost),
-              Effect.fail(storeError(`keep the lock of projection ${JSON.stringify(projection)}`)(
-                new Error("the session holding it was lost")
-              ))
+              Effect.fail(
+                storeError(`keep the lock of projection ${JSON.stringify(projection)}`)(
+                  new Error("the session holding it was lost")
+                )
+              )
             )
           }
           yield* Effect.sleep(options.retry)

@@ -60,7 +60,8 @@ export const lockSession = (url: string, applicationName: string): Effect.Effect
     const { client, ended } = yield* connect(url, applicationName)
     const pid = yield* Effect.tryPromise(() => client.query(`SELECT pg_backend_pid() AS pid`))
     return {
-      query: (text, values) => Effect.map(Effect.tryPromise(() => client.query(text, [...values])), (result) => result.rows),
+      query: (text, values) =>
+        Effect.map(Effect.tryPromise(() => client.query(text, [...values])), (result) => result.rows),
       pid: Number(pid.rows[0].pid),
       ended
     }

@@ -8,8 +8,8 @@ import type { RecordedEvent } from "../../Events.js"
 import type { EventMetadata } from "../../Metadata.js"
 import * as Position from "../../Position.js"
 import type { DeadLetter } from "../../ProjectionStore.js"
-import type { StreamPage } from "./dialect.js"
 import { messageOf } from "../unknowns.js"
+import type { StreamPage } from "./dialect.js"
 
 /**
  * An event row joined with its stream's row (`type` and `stream_version` are null when the
@@ -78,8 +78,9 @@ export const toRecorded = (row: EventRow): Either.Either<RecordedEvent, EventDec
 }
 
 const undecodable = (row: EventRow, reason: string) =>
-  Either.left(new EventDecodeError({ streamId: row.entity_id, version: Number(row.ordinal), eventType: row.name, reason }))
-
+  Either.left(
+    new EventDecodeError({ streamId: row.entity_id, version: Number(row.ordinal), eventType: row.name, reason })
+  )
 
 /** Rows read as events: those up to the first row that cannot be read, and why that one cannot. */
 export interface ReadRows {

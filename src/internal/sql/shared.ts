@@ -24,8 +24,9 @@ export const runStatement = <A extends object>(
   Effect.uninterruptible(sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
 
 /** Runs a statement written with @effect/sql's tagged template the way `runStatement` does. */
-export const execute = <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
-  Effect.uninterruptible(statement.withoutTransform)
+export const execute = <A extends object>(
+  statement: Statement.Statement<A>
+): Effect.Effect<ReadonlyArray<A>, SqlError> => Effect.uninterruptible(statement.withoutTransform)
 
 /** A failure of the database while the store did `operation`. */
 export const storeError = (operation: string) => (cause: unknown): EventStoreError =>
@@ -36,4 +37,7 @@ export const storeError = (operation: string) => (cause: unknown): EventStoreErr
  * failure.
  */
 export const failWithSqlDefects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
-  Effect.catchSomeDefect(effect, (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
+  Effect.catchSomeDefect(
+    effect,
+    (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+  )

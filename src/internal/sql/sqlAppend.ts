@@ -4,15 +4,15 @@
  * a transient failure tried again).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { SqlError } from "@effect/sql/SqlError"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type { AppendError } from "../../Errors.js"
 import { InvalidAppendError, TransactionConflictError } from "../../Errors.js"
-import type { AppendRequest, AppendResult } from "../../EventStore.js"
 import type { RecordedEvent } from "../../Events.js"
+import type { AppendRequest, AppendResult } from "../../EventStore.js"
 import * as Metadata from "../../Metadata.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { prepareAppends, refusal } from "../prepareAppend.js"
@@ -88,12 +88,15 @@ const retryTransient = (
   error: SqlError,
   kind: "transaction" | "statement"
 ) =>
-  Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
-    Option.isSome(transaction) && kind === "transaction"
-      ? Effect.fail(new TransactionConflictError({ streamId: appends[0]!.streamId }))
-      : attemptsLeft > 0
-      ? attempt(dialect, appends, attemptsLeft - 1)
-      : Effect.fail(storeError("append events")(error)))
+  Effect.flatMap(
+    Effect.serviceOption(SqlClient.TransactionConnection),
+    (transaction) =>
+      Option.isSome(transaction) && kind === "transaction"
+        ? Effect.fail(new TransactionConflictError({ streamId: appends[0]!.streamId }))
+        : attemptsLeft > 0
+        ? attempt(dialect, appends, attemptsLeft - 1)
+        : Effect.fail(storeError("append events")(error))
+  )
 
 /**
  * Why an append was refused: a retry of one stored, a refusal its streams explain (as it saw
@@ -139,13 +142,14 @@ const resolve = (
  * Appends validated requests, resolving refusals (a retry by event ids, a conflict to explain, a
  * transient failure to try again), and wakes this process's subscribers when events were stored.
  */
-export const appendMany = (dialect: Dialect, wakeups: Subscription.Wakeups) => (requests: ReadonlyArray<AppendRequest>) =>
-  Effect.gen(function*() {
-    const context = yield* Metadata.current
-    const prepared = prepareAppends(requests, context, () => crypto.randomUUID())
-    if (Either.isLeft(prepared)) return yield* prepared.left
-    if (prepared.right.length === 0) return []
-    const results = yield* attempt(dialect, prepared.right, attemptsAfterConflict)
-    if (results.some((result) => result.events.length > 0)) yield* PubSub.publish(wakeups, undefined)
-    return results
-  })
+export const appendMany =
+  (dialect: Dialect, wakeups: Subscription.Wakeups) => (requests: ReadonlyArray<AppendRequest>) =>
+    Effect.gen(function*() {
+      const context = yield* Metadata.current
+      const prepared = prepareAppends(requests, context, () => crypto.randomUUID())
+      if (Either.isLeft(prepared)) return yield* prepared.left
+      if (prepared.right.length === 0) return []
+      const results = yield* attempt(dialect, prepared.right, attemptsAfterConflict)
+      if (results.some((result) => result.events.length > 0)) yield* PubSub.publish(wakeups, undefined)
+      return results
+    })

@@ -14,9 +14,9 @@ import { countLimit, verifyLimit } from "../readOptions.js"
 import * as Subscription from "../subscription.js"
 import * as TransactionProbe from "../transactionProbe.js"
 import type { Dialect } from "./dialect.js"
+import { storeError } from "./shared.js"
 import * as Appending from "./sqlAppend.js"
 import * as Reads from "./sqlReads.js"
-import { storeError } from "./shared.js"
 import type * as Tables from "./tables.js"
 import * as Verify from "./verify.js"
 
@@ -68,5 +68,8 @@ export const make = (
           withSql
         )
     }
-    return TransactionProbe.attach(store, Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome))
+    return TransactionProbe.attach(
+      store,
+      Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)
+    )
   })

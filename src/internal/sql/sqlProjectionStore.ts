@@ -58,7 +58,10 @@ export const make = (
     // Within the process first (a session's locks are its own: two runners in one process would
     // both get the same lock), then across processes.
     const lead: RunnerSupport.RunnerSupport["lead"] = (projection) =>
-      Effect.zipRight(inProcess(projection), acrossProcesses === undefined ? Effect.succeed(Effect.never) : acrossProcesses(projection))
+      Effect.zipRight(
+        inProcess(projection),
+        acrossProcesses === undefined ? Effect.succeed(Effect.never) : acrossProcesses(projection)
+      )
 
     const store: ProjectionStore = {
       checkpoint: (projection) =>
@@ -85,7 +88,10 @@ export const make = (
       transaction,
 
       deadLetter: (projection, event, reason) =>
-        statements.deadLetter(projection, event, reason).pipe(Effect.mapError(storeError("record a dead letter")), withSql),
+        statements.deadLetter(projection, event, reason).pipe(
+          Effect.mapError(storeError("record a dead letter")),
+          withSql
+        ),
 
       deadLetters: (projection) =>
         statements.deadLetters(projection).pipe(Effect.mapError(storeError("read dead letters")), withSql),
@@ -100,8 +106,7 @@ export const make = (
               ),
               storeError("reset a projection")
             ))
-        ),
-
+        )
     }
     return RunnerSupport.attach(store, {
       lead,

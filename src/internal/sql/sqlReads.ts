@@ -8,8 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { EventDecodeError, EventStoreError } from "../../Errors.js"
-import type { ReadStreamOptions } from "../../EventStore.js"
 import type { RecordedEvent } from "../../Events.js"
+import type { ReadStreamOptions } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Position from "../../Position.js"
 import { isWellFormed } from "../prepareAppend.js"
@@ -29,7 +29,9 @@ const streamPageSize = 500
  */
 export const readBatch = (dialect: Dialect) => (after: Position.Position, size: number) =>
   Effect.map(
-    Effect.zipRight(dialect.betweenPages, dialect.readAll(after, size)).pipe(Effect.mapError(storeError("read all events"))),
+    Effect.zipRight(dialect.betweenPages, dialect.readAll(after, size)).pipe(
+      Effect.mapError(storeError("read all events"))
+    ),
     (rows): Subscription.Batch => {
       const { broken, events } = readRows(rows)
       if (broken === undefined) return { events }
@@ -52,7 +54,10 @@ export const readStream = (dialect: Dialect) =>
     if (!isWellFormed(streamId)) return Stream.empty
     const direction = options?.direction ?? "forward"
     const limit = options?.limit ?? Infinity
-    const first = Math.min(options?.from ?? (direction === "forward" ? 1 : ExpectedVersion.maxVersion), ExpectedVersion.maxVersion)
+    const first = Math.min(
+      options?.from ?? (direction === "forward" ? 1 : ExpectedVersion.maxVersion),
+      ExpectedVersion.maxVersion
+    )
     type Page = { readonly from: number; readonly remaining: number } | { readonly broken: EventDecodeError }
     return Stream.paginateChunkEffect<Page, RecordedEvent, EventStoreError | EventDecodeError, SqlClient.SqlClient>(
       { from: first, remaining: limit },

@@ -112,7 +112,9 @@ export const problems = (tables: Tables, identifierBytes: number): ReadonlyArray
         ? [`the ${role} table name ${JSON.stringify(name)} has an empty part`]
         : bytes(part) > identifierBytes
         ? [
-          `the ${role} table name ${JSON.stringify(name)} is longer than the ${identifierBytes} bytes the database keeps of a name`
+          `the ${role} table name ${
+            JSON.stringify(name)
+          } is longer than the ${identifierBytes} bytes the database keeps of a name`
         ]
         : []
     )

@@ -6,7 +6,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
-import type { Violation, VerifyReport } from "../../EventStore.js"
+import type { VerifyReport, Violation } from "../../EventStore.js"
 import type * as Position from "../../Position.js"
 import { runStatement } from "./shared.js"
 import type { Tables } from "./tables.js"
@@ -86,11 +86,17 @@ export const verify = (
               ${ordering.columns.map((column) => `LAG(${column}) OVER stream AS previous_${column}`).join(", ")}
             FROM ${events} WINDOW stream AS (PARTITION BY entity_id ORDER BY ordinal)
           ) AS ordered
-          WHERE (${ordering.columns.join(", ")}) < (${ordering.columns.map((column) => `previous_${column}`).join(", ")})
+          WHERE (${ordering.columns.join(", ")}) < (${
+            ordering.columns.map((column) => `previous_${column}`).join(", ")
+          })
           ORDER BY entity_id, ordinal`
         ),
         (found) =>
-          found.map((row): Violation => ({ _tag: "OutOfOrder", streamId: text(row.entity_id), version: Number(row.ordinal) }))
+          found.map((row): Violation => ({
+            _tag: "OutOfOrder",
+            streamId: text(row.entity_id),
+            version: Number(row.ordinal)
+          }))
       ),
       ordering.sharedPositions === undefined ? Effect.succeed([]) : Effect.map(
         rows(ordering.sharedPositions),

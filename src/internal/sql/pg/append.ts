@@ -51,7 +51,8 @@ const lockAndMoveStream = (
   // append, rather than numbering new events among them. Compared with the version the
   // statement moves, the check sees no such events in a store that holds none, whatever
   // appends committed while it waited for the lock.
-  const beyond = (version: string) => `EXISTS (SELECT 1 FROM ${events} WHERE entity_id = ${id} AND ordinal > ${version})`
+  const beyond = (version: string) =>
+    `EXISTS (SELECT 1 FROM ${events} WHERE entity_id = ${id} AND ordinal > ${version})`
   const expected = append.expectedVersion
   if (expected === "any") {
     return `${lock}, stream AS (INSERT INTO ${entities} AS s (id, type, version, transaction_id)
@@ -90,12 +91,19 @@ const lockStreams = ({ lockSpace }: PgObjects, streamIds: ReadonlyArray<string>)
  * to draw one. Inside an application's transaction it notifies listeners itself (delivered when
  * that transaction commits, which the store cannot see).
  */
-const appendStatement = (objects: PgObjects, append: PreparedAppend, position: bigint | undefined, notifying: boolean) => {
+const appendStatement = (
+  objects: PgObjects,
+  append: PreparedAppend,
+  position: bigint | undefined,
+  notifying: boolean
+) => {
   const { sequenceName, tables } = objects
   const { events } = tables
   const { param, values } = parameters()
   const stream = lockAndMoveStream(objects, append, param)
-  const positionValue = position === undefined ? `nextval(${param(sequenceName)}::regclass)` : `${param(String(position))}::bigint`
+  const positionValue = position === undefined
+    ? `nextval(${param(sequenceName)}::regclass)`
+    : `${param(String(position))}::bigint`
   const column = <K extends keyof PreparedAppend["events"][number]>(key: K, type = "text") =>
     `${param(append.events.map((event) => event[key]))}::${type}[]`
   // Most appends give all their events one actor, one metadata and one schema version: those
@@ -118,7 +126,9 @@ const appendStatement = (objects: PgObjects, append: PreparedAppend, position: b
         stream.version - ${param(append.events.length)} + e.ordinality, position.value, e.event_id, ${metadata.select},
         ${schemaVersion.select}
       FROM stream, position,
-        unnest(${column("type")}, ${column("data")}, ${column("id")}${actor.unnest}${metadata.unnest}${schemaVersion.unnest})
+        unnest(${column("type")}, ${column("data")}, ${
+    column("id")
+  }${actor.unnest}${metadata.unnest}${schemaVersion.unnest})
           WITH ORDINALITY AS e(name, details, event_id${actor.alias}${metadata.alias}${schemaVersion.alias}, ordinality)
       RETURNING ordinal, position, transaction_id, timestamp
     )${
@@ -180,18 +190,21 @@ const withSeen = <A, R>(
 ) =>
   Effect.catchTag(effect, "AppendConflict", () => {
     const streamIds = appends.map((append) => append.streamId)
-    return Effect.flatMap(Effect.all([streamStates(objects)(streamIds), staleStreams(objects)(streamIds)]), ([states, stale]) =>
-      Effect.fail(
-        new AppendConflict({
-          seen: {
-            states: states.map((state) => {
-              const result = written.get(state.id)
-              return result === undefined ? state : { ...state, version: result.version - result.events.length }
-            }),
-            stale
-          }
-        })
-      ))
+    return Effect.flatMap(
+      Effect.all([streamStates(objects)(streamIds), staleStreams(objects)(streamIds)]),
+      ([states, stale]) =>
+        Effect.fail(
+          new AppendConflict({
+            seen: {
+              states: states.map((state) => {
+                const result = written.get(state.id)
+                return result === undefined ? state : { ...state, version: result.version - result.events.length }
+              }),
+              stale
+            }
+          })
+        )
+    )
   })
 
 /**
@@ -202,7 +215,11 @@ const withSeen = <A, R>(
  * REPEATABLE READ transaction would keep the snapshot it took before the wait and fail to
  * serialize); when it is not, the store's own appends ask for it.
  */
-export const makeAppend = (objects: PgObjects, readCommitted: boolean, notify: Effect.Effect<void>): Dialect["append"] => {
+export const makeAppend = (
+  objects: PgObjects,
+  readCommitted: boolean,
+  notify: Effect.Effect<void>
+): Dialect["append"] => {
   /** Appends to one stream from this process under way: one alone notifies from its statement. */
   let inFlight = 0
   const { sequenceName } = objects
@@ -227,21 +244,31 @@ export const makeAppend = (objects: PgObjects, readCommitted: boolean, notify: E
         )
       }
       const written = new Map<string, AppendResult>()
-      const results = yield* inOwnTransaction(withSeen(objects, appends, Effect.gen(function*() {
-        yield* lockStreams(objects, appends.map((append) => append.streamId))
-        const writing = appends.some((append) => append.events.length > 0)
-        const position = writing
-          ? BigInt((yield* run<{ value: string }>(`SELECT nextval($1::regclass)::text AS value`, [sequenceName]))[0]!.value)
-          : undefined
-        for (const append of [...appends].sort((a, b) => compareStreamIds(a.streamId, b.streamId))) {
-          if (append.events.length === 0) yield* checkUnchanged(objects, append)
-          else written.set(append.streamId, yield* appendOne(objects, append, position, inTransaction))
-        }
-        const states = yield* streamStates(objects)(appends.filter((append) => append.events.length === 0).map((a) => a.streamId))
-        return appends.map((append) =>
-          written.get(append.streamId) ?? emptyResult(append.streamId, states.find((state) => state.id === append.streamId))
-        )
-      }), written))
+      const results = yield* inOwnTransaction(withSeen(
+        objects,
+        appends,
+        Effect.gen(function*() {
+          yield* lockStreams(objects, appends.map((append) => append.streamId))
+          const writing = appends.some((append) => append.events.length > 0)
+          const position = writing
+            ? BigInt(
+              (yield* run<{ value: string }>(`SELECT nextval($1::regclass)::text AS value`, [sequenceName]))[0]!.value
+            )
+            : undefined
+          for (const append of [...appends].sort((a, b) => compareStreamIds(a.streamId, b.streamId))) {
+            if (append.events.length === 0) yield* checkUnchanged(objects, append)
+            else written.set(append.streamId, yield* appendOne(objects, append, position, inTransaction))
+          }
+          const states = yield* streamStates(objects)(
+            appends.filter((append) => append.events.length === 0).map((a) => a.streamId)
+          )
+          return appends.map((append) =>
+            written.get(append.streamId) ??
+              emptyResult(append.streamId, states.find((state) => state.id === append.streamId))
+          )
+        }),
+        written
+      ))
       if (!inTransaction && results.some((result) => result.events.length > 0)) yield* notify
       return results
     })

@@ -39,7 +39,9 @@ const protocolTables = ({ sequenceName, tables }: PgObjects) => {
         `CREATE INDEX IF NOT EXISTS ${tables.eventsObject("global_order")} ON ${events} (transaction_id, position)`,
         `CREATE SEQUENCE IF NOT EXISTS ${sequenceName}`,
         // A database written by another implementation already has positions: go on after them.
-        `SELECT setval('${sequenceName.replace(/'/g, "''")}', max(position)) FROM ${events} HAVING max(position) IS NOT NULL`,
+        `SELECT setval('${
+          sequenceName.replace(/'/g, "''")
+        }', max(position)) FROM ${events} HAVING max(position) IS NOT NULL`,
         `CREATE TABLE IF NOT EXISTS ${projections} (source TEXT PRIMARY KEY, position BIGINT)`,
         `ALTER TABLE ${projections} ADD COLUMN IF NOT EXISTS transaction_id XID8 NOT NULL DEFAULT '0'`,
         // Events stored before this migration were given its transaction id above; checkpoints
@@ -96,8 +98,10 @@ export const migrations = (objects: PgObjects): Dialect["migrations"] => {
     // Rows written before this migration, or by a writer that does not know the column, were
     // written in the first version of their event type's schema. (A constant default adds the
     // column without rewriting the table.)
-    "3_event_schema_versions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(`ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS schema_version INTEGER NOT NULL DEFAULT 1`)),
+    "3_event_schema_versions": Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) => sql.unsafe(`ALTER TABLE ${events} ADD COLUMN IF NOT EXISTS schema_version INTEGER NOT NULL DEFAULT 1`)
+    ),
     "4_snapshots": createSnapshots(tables.snapshots, "TIMESTAMPTZ NOT NULL DEFAULT now()"),
     "5_positions_ahead_of_plain_writers": positionsAhead(objects)
   }

@@ -67,10 +67,13 @@ export const run = <A extends object>(query: string, values: ReadonlyArray<unkno
  * another. Inside a transaction, a savepoint, which keeps the transaction's level.
  */
 export const transaction = (readCommitted: boolean): Dialect["transaction"] => (effect) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
-      sql.withTransaction(
-        readCommitted || Option.isSome(outer)
-          ? effect
-          : Effect.zipRight(run(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`, []), effect)
-      )))
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+        sql.withTransaction(
+          readCommitted || Option.isSome(outer)
+            ? effect
+            : Effect.zipRight(run(`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`, []), effect)
+        ))
+  )

@@ -97,4 +97,5 @@ const poolSession = (sql: SqlClient.SqlClient): Effect.Effect<PgLeads.LockSessio
     }
   })
 
-const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, SqlError>) => Effect.flatMap(SqlClient.SqlClient, f)
+const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, SqlError>) =>
+  Effect.flatMap(SqlClient.SqlClient, f)

@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Position from "../../../Position.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "../dialect.js"
-import { streamPage, endingOnWholeAppends } from "../dialect.js"
+import { endingOnWholeAppends, streamPage } from "../dialect.js"
 import type { EventRow } from "../rows.js"
 import { positionOf } from "../rows.js"
 import type { PgObjects } from "./objects.js"
@@ -19,25 +19,26 @@ import { run } from "./objects.js"
  * loaded one) from sorting every remaining event of the stream for each page, which made
  * reading a long stream quadratic.
  */
-export const readStream = ({ columns, tables: { entities, events } }: PgObjects): Dialect["readStream"] =>
-(streamId, direction, from, limit) =>
-  Effect.map(
-    run<EventRow>(
-      `SELECT ${columns} FROM (SELECT 1) AS one
+export const readStream =
+  ({ columns, tables: { entities, events } }: PgObjects): Dialect["readStream"] => (streamId, direction, from, limit) =>
+    Effect.map(
+      run<EventRow>(
+        `SELECT ${columns} FROM (SELECT 1) AS one
       LEFT JOIN ${entities} s ON s.id = $1
       LEFT JOIN (
         SELECT * FROM ${events}
-        WHERE entity_id = $1 AND ${direction === "forward" ? "ordinal >= $2 AND ordinal < $2::bigint + $3" : "ordinal <= $2"}
+        WHERE entity_id = $1 AND ${
+          direction === "forward" ? "ordinal >= $2 AND ordinal < $2::bigint + $3" : "ordinal <= $2"
+        }
         ORDER BY ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT $3
       ) e ON true
       ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"}`,
-      [streamId, from, limit]
-    ),
-    streamPage
-  )
+        [streamId, from, limit]
+      ),
+      streamPage
+    )
 
-export const readAll = ({ columns, tables: { entities, events } }: PgObjects): Dialect["readAll"] =>
-(after, size) =>
+export const readAll = ({ columns, tables: { entities, events } }: PgObjects): Dialect["readAll"] => (after, size) =>
   Effect.flatMap(
     run<EventRow>(
       `WITH fence AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
@@ -58,20 +59,19 @@ export const readAll = ({ columns, tables: { entities, events } }: PgObjects): D
   )
 
 export const head = ({ tables: { events } }: PgObjects): Dialect["head"] =>
-Effect.map(
-  run<{ transaction_id: string; position: string }>(
-    // Qualified names: a bare name in ORDER BY would sort by the text output column instead.
-    `SELECT e.transaction_id::text AS transaction_id, e.position::text AS position FROM ${events} e
+  Effect.map(
+    run<{ transaction_id: string; position: string }>(
+      // Qualified names: a bare name in ORDER BY would sort by the text output column instead.
+      `SELECT e.transaction_id::text AS transaction_id, e.position::text AS position FROM ${events} e
     WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1`,
-    []
-  ),
-  (rows) => rows[0] === undefined ? Position.start : positionOf(rows[0].position, rows[0].transaction_id)
-)
+      []
+    ),
+    (rows) => rows[0] === undefined ? Position.start : positionOf(rows[0].position, rows[0].transaction_id)
+  )
 
 // The bounded count walks the global-order index and stops after `upTo` rows.
-export const countAfter = ({ tables: { events } }: PgObjects): Dialect["countAfter"] =>
-(position, upTo) =>
+export const countAfter = ({ tables: { events } }: PgObjects): Dialect["countAfter"] => (position, upTo) =>
   Effect.map(
     run<{ count: string }>(
       `SELECT count(*)::text AS count FROM (
@@ -85,8 +85,7 @@ export const countAfter = ({ tables: { events } }: PgObjects): Dialect["countAft
     (rows) => Number(rows[0]!.count)
   )
 
-export const streamStates = ({ tables: { entities, events } }: PgObjects): Dialect["streamStates"] =>
-(streamIds) =>
+export const streamStates = ({ tables: { entities, events } }: PgObjects): Dialect["streamStates"] => (streamIds) =>
   streamIds.length === 0
     ? Effect.succeed([])
     : Effect.map(
@@ -107,8 +106,7 @@ export const streamStates = ({ tables: { entities, events } }: PgObjects): Diale
         }))
     )
 
-export const staleStreams = ({ tables: { entities } }: PgObjects): Dialect["staleStreams"] =>
-(streamIds) =>
+export const staleStreams = ({ tables: { entities } }: PgObjects): Dialect["staleStreams"] => (streamIds) =>
   Effect.map(
     run<{ id: string }>(
       `SELECT id FROM ${entities} WHERE id = ANY($1::text[]) AND transaction_id > pg_current_xact_id_if_assigned()`,
@@ -117,19 +115,19 @@ export const staleStreams = ({ tables: { entities } }: PgObjects): Dialect["stal
     (rows) => rows.map((row) => row.id)
   )
 
-export const eventsById = ({ columns, tables: { entities, events } }: PgObjects): Dialect["eventsById"] =>
-(eventIds, window) =>
-  eventIds.length === 0
-    ? Effect.succeed([])
-    : run<EventRowWithAppendSize>(
-      `SELECT ${columns},
+export const eventsById =
+  ({ columns, tables: { entities, events } }: PgObjects): Dialect["eventsById"] => (eventIds, window) =>
+    eventIds.length === 0
+      ? Effect.succeed([])
+      : run<EventRowWithAppendSize>(
+        `SELECT ${columns},
         (SELECT count(*) FROM ${events} o
           WHERE o.entity_id = e.entity_id AND o.ordinal BETWEEN e.ordinal - $2 AND e.ordinal + $2
             AND o.position = e.position AND o.transaction_id = e.transaction_id) AS append_size
       FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
       WHERE e.event_id = ANY($1::text[])`,
-      [eventIds, window]
-    )
+        [eventIds, window]
+      )
 
 /** The streams with events beyond their row's version, or with no row (see `Dialect`). */
 export const brokenStreams = ({ tables: { entities, events } }: PgObjects): Dialect["brokenStreams"] => (streamIds) =>

@@ -51,7 +51,11 @@ const moveStream = ({ tables: { entities, events } }: SqliteObjects, append: Pre
 
 const insertEvents = (
   { tables: { events } }: SqliteObjects,
-  append: PreparedAppend, versionBefore: number, position: number, timestamp: number) =>
+  append: PreparedAppend,
+  versionBefore: number,
+  position: number,
+  timestamp: number
+) =>
   Effect.forEach(
     chunks(append.events.map((event, index) => ({ event, ordinal: versionBefore + index + 1 })), rowsPerInsert),
     (rows) =>
@@ -95,7 +99,9 @@ export const append = (objects: SqliteObjects): Dialect["append"] => (appends) =
       }
     }
     if (versions.size === 0) {
-      return appends.map((append) => emptyResult(append.streamId, unchanged.find((state) => state.id === append.streamId)))
+      return appends.map((append) =>
+        emptyResult(append.streamId, unchanged.find((state) => state.id === append.streamId))
+      )
     }
     const [next] = yield* run<{ position: number; timestamp: number }>(
       `SELECT COALESCE(MAX(position), 0) + 1 AS position, julianday('now') - 2440587.5 AS timestamp FROM ${objects.tables.events}`,
@@ -111,6 +117,7 @@ export const append = (objects: SqliteObjects): Dialect["append"] => (appends) =
       )
     }
     return appends.map((append) =>
-      results.get(append.streamId) ?? emptyResult(append.streamId, unchanged.find((state) => state.id === append.streamId))
+      results.get(append.streamId) ??
+        emptyResult(append.streamId, unchanged.find((state) => state.id === append.streamId))
     )
   }))

@@ -14,7 +14,8 @@ export interface SqliteObjects {
 
 export const objectsOf = (tables: Tables): SqliteObjects => ({
   tables,
-  columns: `e.entity_id, s.type, e.ordinal, e.position, NULL AS transaction_id, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata,
+  columns:
+    `e.entity_id, s.type, e.ordinal, e.position, NULL AS transaction_id, e.name, e.details, e.actor, e.timestamp, e.event_id, e.metadata,
   e.schema_version, s.version AS stream_version`
 })
 

@@ -62,4 +62,5 @@ export const projectionStatements = ({ tables }: SqliteObjects): ProjectionState
     ).pipe(Effect.map((rows) => rows.map(toDeadLetter)))
 })
 
-const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, SqlError>) => Effect.flatMap(SqlClient.SqlClient, f)
+const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, SqlError>) =>
+  Effect.flatMap(SqlClient.SqlClient, f)

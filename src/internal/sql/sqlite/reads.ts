@@ -5,53 +5,53 @@
 import * as Effect from "effect/Effect"
 import * as Position from "../../../Position.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "../dialect.js"
-import { streamPage, endingOnWholeAppends } from "../dialect.js"
+import { endingOnWholeAppends, streamPage } from "../dialect.js"
 import type { EventRow } from "../rows.js"
 import { positionOf } from "../rows.js"
 import type { SqliteObjects } from "./objects.js"
 import { chunks, idsPerQuery, placeholders, run } from "./objects.js"
 
 /** A page of one stream, with the stream's row (as on PostgreSQL). */
-export const readStream = ({ columns, tables: { entities, events } }: SqliteObjects): Dialect["readStream"] =>
-(streamId, direction, from, limit) =>
-  Effect.map(
-    run<EventRow>(
-      `SELECT ${columns} FROM (SELECT 1) AS one
+export const readStream =
+  ({ columns, tables: { entities, events } }: SqliteObjects): Dialect["readStream"] =>
+  (streamId, direction, from, limit) =>
+    Effect.map(
+      run<EventRow>(
+        `SELECT ${columns} FROM (SELECT 1) AS one
       LEFT JOIN ${entities} s ON s.id = ?
       LEFT JOIN (
         SELECT * FROM ${events} WHERE entity_id = ? AND ordinal ${direction === "forward" ? ">=" : "<="} ?
         ORDER BY ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT ?
       ) e ON 1
       ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"}`,
-      [streamId, streamId, from, limit]
-    ),
-    streamPage
-  )
+        [streamId, streamId, from, limit]
+      ),
+      streamPage
+    )
 
-export const readAll = ({ columns, tables: { entities, events } }: SqliteObjects): Dialect["readAll"] =>
-(after, size) =>
-  Effect.flatMap(
-    run<EventRow>(
-      `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
+export const readAll =
+  ({ columns, tables: { entities, events } }: SqliteObjects): Dialect["readAll"] => (after, size) =>
+    Effect.flatMap(
+      run<EventRow>(
+        `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
       WHERE e.position > ? ORDER BY e.position LIMIT ?`,
-      [Number(after.sequence), size]
-    ),
-    (rows) =>
-      endingOnWholeAppends(rows, size, (last) =>
-        run<EventRow>(
-          `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id WHERE e.position = ?`,
-          [last.position]
-        ))
-  )
+        [Number(after.sequence), size]
+      ),
+      (rows) =>
+        endingOnWholeAppends(rows, size, (last) =>
+          run<EventRow>(
+            `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id WHERE e.position = ?`,
+            [last.position]
+          ))
+    )
 
 export const head = ({ tables: { events } }: SqliteObjects): Dialect["head"] =>
-Effect.map(
-  run<{ position: number | null }>(`SELECT MAX(position) AS position FROM ${events}`, []),
-  (rows) => rows[0]?.position === null || rows[0] === undefined ? Position.start : positionOf(rows[0].position, null)
-)
+  Effect.map(
+    run<{ position: number | null }>(`SELECT MAX(position) AS position FROM ${events}`, []),
+    (rows) => rows[0]?.position === null || rows[0] === undefined ? Position.start : positionOf(rows[0].position, null)
+  )
 
-export const countAfter = ({ tables: { events } }: SqliteObjects): Dialect["countAfter"] =>
-(position, upTo) =>
+export const countAfter = ({ tables: { events } }: SqliteObjects): Dialect["countAfter"] => (position, upTo) =>
   Effect.map(
     run<{ count: number }>(
       `SELECT count(*) AS count FROM (SELECT 1 FROM ${events} WHERE position > ? LIMIT ?)`,
@@ -61,16 +61,18 @@ export const countAfter = ({ tables: { events } }: SqliteObjects): Dialect["coun
     (rows) => rows[0]!.count
   )
 
-export const streamStates = ({ tables: { entities, events } }: SqliteObjects): Dialect["streamStates"] =>
-(streamIds) =>
+export const streamStates = ({ tables: { entities, events } }: SqliteObjects): Dialect["streamStates"] => (streamIds) =>
   Effect.map(
-    Effect.forEach(chunks(streamIds, idsPerQuery), (ids) =>
-      run<{ id: string; type: string; version: number; position: number | null }>(
-        `SELECT s.id, s.type, s.version,
+    Effect.forEach(
+      chunks(streamIds, idsPerQuery),
+      (ids) =>
+        run<{ id: string; type: string; version: number; position: number | null }>(
+          `SELECT s.id, s.type, s.version,
           (SELECT position FROM ${events} WHERE entity_id = s.id ORDER BY ordinal DESC LIMIT 1) AS position
         FROM ${entities} s WHERE s.id IN (${placeholders(ids.length)})`,
-        ids
-      )),
+          ids
+        )
+    ),
     (batches) =>
       batches.flat().map((row): StreamState => ({
         id: row.id,
@@ -80,18 +82,18 @@ export const streamStates = ({ tables: { entities, events } }: SqliteObjects): D
       }))
   )
 
-export const eventsById = ({ columns, tables: { entities, events } }: SqliteObjects): Dialect["eventsById"] =>
-(eventIds, window) =>
-  Effect.map(
-    Effect.forEach(chunks(eventIds, idsPerQuery), (ids) =>
-      run<EventRowWithAppendSize>(
-        `SELECT ${columns},
+export const eventsById =
+  ({ columns, tables: { entities, events } }: SqliteObjects): Dialect["eventsById"] => (eventIds, window) =>
+    Effect.map(
+      Effect.forEach(chunks(eventIds, idsPerQuery), (ids) =>
+        run<EventRowWithAppendSize>(
+          `SELECT ${columns},
           (SELECT count(*) FROM ${events} o
             WHERE o.entity_id = e.entity_id AND o.ordinal BETWEEN e.ordinal - ? AND e.ordinal + ?
               AND o.position = e.position) AS append_size
         FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
         WHERE e.event_id IN (${placeholders(ids.length)})`,
-        [window, window, ...ids]
-      )),
-    (batches) => batches.flat()
-  )
+          [window, window, ...ids]
+        )),
+      (batches) => batches.flat()
+    )

@@ -44,7 +44,9 @@ export const withImmediateTransaction = <A, E, R>(
     }
     return yield* Effect.scoped(Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
-        const connection = yield* restore(Effect.retry(begin(sql, yield* Effect.scope), { schedule: lockWait, while: isBusy }))
+        const connection = yield* restore(
+          Effect.retry(begin(sql, yield* Effect.scope), { schedule: lockWait, while: isBusy })
+        )
         const exit = yield* Effect.exit(
           restore(Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]))
         )
@@ -69,7 +71,8 @@ const begin = (sql: SqlClient.SqlClient, outer: Scope.Scope) =>
     const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
     const connection = yield* Scope.extend(sql.reserve, scope)
     return yield* Effect.as(
-      Effect.tapError(connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined), () => Scope.close(scope, Exit.void)),
+      Effect.tapError(connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined), () =>
+        Scope.close(scope, Exit.void)),
       connection
     )
   })
