@@ -22,6 +22,7 @@ import type * as JSONSchema from "effect/JSONSchema"
 import * as Schema from "effect/Schema"
 import type * as Decider from "./Decider.js"
 import * as Events from "./Events.js"
+import * as Evolution from "./Evolution.js"
 import * as Markdown from "./internal/catalogMarkdown.js"
 import { olderVersionSchemas, storedDataSchemas } from "./internal/catalogSchema.js"
 import type * as Projection from "./Projection.js"
@@ -66,7 +67,7 @@ export interface EventEntry {
   readonly schema: JSONSchema.JsonSchema7Root
   /** The schema version new events of this type are stored in (the protocol's `schema_version`). */
   readonly schemaVersion: number
-  /** The JSON Schema of the data each older schema version stored, oldest first (see `Events.evolution`). */
+  /** The JSON Schema of the data each older schema version stored, oldest first (see `Evolution.declare`). */
   readonly olderVersions: ReadonlyArray<OlderVersion>
   /** Names events of this type were stored under before it was renamed, sorted. */
   readonly formerNames: ReadonlyArray<string>
@@ -249,7 +250,7 @@ const storedData = (source: string, schema: Schema.Schema.Any) => {
     )
   }
   const evolution = Either.try({
-    try: () => Events.evolutionOf(schema),
+    try: () => Evolution.of(schema),
     catch: (error) =>
       new EventCatalogError({ sources: [source], reason: error instanceof Error ? error.message : String(error) })
   })
@@ -261,7 +262,7 @@ const describeStored = (
   source: string,
   schema: Schema.Schema.Any,
   types: ReadonlySet<string>,
-  evolution: Events.Evolutions
+  evolution: Evolution.Evolutions
 ) => {
   const formerNames = (type: string) =>
     sorted([...evolution.renamed].filter(([, current]) => current === type).map(([former]) => former))

@@ -13,7 +13,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { EventDecodeError, EventEncodeError } from "./Errors.js"
-import * as internal from "./internal/evolution.js"
+import * as Evolution from "./Evolution.js"
 import * as PrepareAppend from "./internal/prepareAppend.js"
 import { toJson } from "./internal/prepareAppend.js"
 import { messageOf } from "./internal/unknowns.js"
@@ -42,7 +42,7 @@ export interface NewEvent {
   readonly actor?: string
   /**
    * The version of the event type's schema its data was written in, a positive integer
-   * (default 1). {@link encoder} sets it from the evolution declared on the event type (see {@link evolution}).
+   * (default 1). {@link encoder} sets it from the evolution declared on the event type (see `Evolution.declare`).
    */
   readonly schemaVersion?: number
 }
@@ -151,153 +151,6 @@ const tagsOf = (ast: AST.AST): ReadonlyArray<string> | undefined => {
 }
 
 /**
- * One step in the history of an event type's stored data: a Schema that decodes the data as an
- * older version of the type stored it into the data of the next version (its encoded form).
- * Build one with {@link upcast}, or write any Schema with that meaning.
- *
- * @since 0.1.0
- * @category evolution
- */
-export type Upcast = Schema.Schema<unknown, any>
-
-/**
- * How one event type changed since its events were first stored. Stored events are never
- * rewritten: they are read through this.
- *
- * @since 0.1.0
- * @category evolution
- */
-export interface Evolution {
-  /**
-   * Names events of this type were stored under before it was renamed. A row stored under a
-   * former name reads as this type, through this type's upcasts.
-   */
-  readonly formerNames?: ReadonlyArray<string>
-  /**
-   * The steps from each former version of the type's data to the next: the first reads version
-   * 1 into version 2, the second version 2 into 3, and so on. The current version is one more
-   * than the number of steps; new events of the type are stored in it.
-   */
-  readonly upcasts?: ReadonlyArray<Upcast>
-}
-
-/**
- * The annotation that declares how an event type evolved: give it to the event's Schema, so
- * that every Schema built from it (the decider's union of events, a projection's union of the
- * events it consumes) reads old rows the same way.
- *
- * ```ts
- * import { Events } from "effect-eventsourcing"
- * import { Schema } from "effect"
- *
- * // Version 1, stored as "CartItemAdded", held a price in euros; version 2 holds cents.
- * const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int }).annotations(
- *   Events.evolution({
- *     formerNames: ["CartItemAdded"],
- *     upcasts: [
- *       Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
- *         sku: v1.sku,
- *         priceCents: Math.round(v1.price * 100)
- *       }))
- *     ]
- *   })
- * )
- * ```
- *
- * A `Schema.TaggedClass` takes it as its annotations. Contradictions (a former name that is
- * still an event type, or that two types claim) are mistakes in the program and throw when a
- * decoder, encoder or catalog is built from the Schema.
- *
- * @since 0.1.0
- * @category evolution
- */
-export const evolution = (declared: Evolution): Schema.Annotations.Schema<any> => {
-  const formerNames = declared.formerNames ?? []
-  for (const name of formerNames) {
-    if (typeof name !== "string" || name.length === 0) {
-      throw new Error("Events.evolution: a former name must be a non-empty string")
-    }
-  }
-  if (new Set(formerNames).size !== formerNames.length) {
-    throw new Error("Events.evolution: a former name is given twice")
-  }
-  const evolution: internal.Declared = { formerNames, upcasts: declared.upcasts ?? [] }
-  return { [internal.EvolutionId]: evolution }
-}
-
-const UpcastId: unique symbol = Symbol.for("effect-eventsourcing/Events/Upcast")
-
-/**
- * One upcast: reads data stored in an older version with its Schema, and turns it into the
- * next version's data with a function. Old versions are only ever read, never written; a
- * function that throws fails the read like data that does not match.
- *
- * @since 0.1.0
- * @category evolution
- */
-export const upcast = <A, I>(
-  from: Schema.Schema<A, I>,
-  to: (data: A) => unknown,
-  options?: {
-    /**
-     * Names what the upcast means. Snapshots of a decider whose events have upcasts are only
-     * used by a program with the same upcasts: the same old shapes, the same code of `to` and
-     * the same identity. Change it when the upcast gives other data without its code changing
-     * (it calls a function that changed, say).
-     */
-    readonly identity?: string
-  }
-): Upcast =>
-  Schema.transformOrFail(from, Schema.Unknown, {
-    strict: true,
-    decode: (data, _, ast) => {
-      try {
-        return ParseResult.succeed(to(data))
-      } catch (error) {
-        return ParseResult.fail(new ParseResult.Type(ast, data, `the upcast threw: ${messageOf(error)}`))
-      }
-    },
-    encode: (data, _, ast) =>
-      ParseResult.fail(new ParseResult.Forbidden(ast, data, "an older version is never written"))
-  }).annotations({
-    [UpcastId]: { code: String(to), ...(options?.identity === undefined ? {} : { identity: options.identity }) }
-  })
-
-/**
- * The evolutions declared on the event types of a Schema (see {@link evolution}): former names,
- * and the current version and upcasts of each type that has older versions.
- *
- * @since 0.1.0
- * @category evolution
- */
-export interface Evolutions {
-  /** Former names, each to the current type. */
-  readonly renamed: ReadonlyMap<string, string>
-  /** The current schema version of each event type that has more than one. */
-  readonly versions: ReadonlyMap<string, number>
-  /** The upcasts of each event type that has older versions, oldest first. */
-  readonly upcasts: ReadonlyMap<string, ReadonlyArray<Upcast>>
-}
-
-/**
- * The evolutions declared on the event types of a Schema.
- *
- * @since 0.1.0
- * @category evolution
- */
-export const evolutionOf = (schema: Schema.Schema.Any): Evolutions => internal.resolve<Upcast>(schema.ast)
-
-/**
- * The current schema version of an event type of a Schema: 1 unless its {@link evolution} has
- * upcasts.
- *
- * @since 0.1.0
- * @category evolution
- */
-export const schemaVersion = (schema: Schema.Schema.Any, type: string): number =>
-  evolutionOf(schema).versions.get(type) ?? 1
-
-/**
  * The event type names a Schema reads from the store: its event types and their former names.
  * Stored events under other names are not its events.
  *
@@ -306,7 +159,7 @@ export const schemaVersion = (schema: Schema.Schema.Any, type: string): number =
  */
 export const storedTypes = (schema: Schema.Schema.Any): ReadonlySet<string> | undefined => {
   const types = eventTypes(schema)
-  return types === undefined ? undefined : new Set([...types, ...evolutionOf(schema).renamed.keys()])
+  return types === undefined ? undefined : new Set([...types, ...Evolution.of(schema).renamed.keys()])
 }
 
 /**
@@ -322,7 +175,7 @@ export const encoder = <Event extends { readonly _tag: string }>(
 ) => {
   const encode = Schema.encodeEither(schema)
   const decode = Schema.decodeUnknownEither(schema)
-  const { versions } = evolutionOf(schema)
+  const { versions } = Evolution.of(schema)
   return (event: Event): Either.Either<NewEvent, EventEncodeError> => {
     const fail = (reason: string) =>
       Either.left(new EventEncodeError({ streamType, eventType: String(event._tag), reason }))
@@ -351,7 +204,7 @@ export const encoder = <Event extends { readonly _tag: string }>(
  * Builds the decoder of one event Schema: a recorded event's stored data becomes the typed
  * event, or an {@link EventDecodeError} naming the stream, version and event type. An event
  * stored under a former name or in an older version of its schema is read through the
- * evolutions declared on its event types (see {@link evolution}); the decoded envelope carries the current type and
+ * evolutions declared on its event types (see `Evolution.declare`); the decoded envelope carries the current type and
  * the schema version the event was stored in.
  *
  * @since 0.1.0
@@ -371,7 +224,7 @@ export const decoder = <Event extends { readonly _tag: string }>(schema: EventSc
   const unknownType = known === undefined
     ? ""
     : `the event type is not one of ${[...known].map((type) => JSON.stringify(type)).join(", ")}`
-  const { renamed, upcasts } = evolutionOf(schema)
+  const { renamed, upcasts } = Evolution.of(schema)
   const steps = new Map(
     [...upcasts].map(([type, upcasts]) => [type, upcasts.map((step) => Schema.decodeUnknownEither(step))])
   )
@@ -426,9 +279,5 @@ export const decoder = <Event extends { readonly _tag: string }>(schema: EventSc
     }
   }
 }
-
-/** What identifies an upcast beyond its old shape: the code of its function and its stated identity. */
-export const upcastIdentity = (step: Upcast): { readonly code?: string; readonly identity?: string } =>
-  (step.ast.annotations[UpcastId] as { readonly code?: string; readonly identity?: string } | undefined) ?? {}
 
 const formatParseError = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)

@@ -130,7 +130,7 @@ export interface AuditEntry<A = unknown> {
   readonly causationId: string | undefined
   /** The other metadata entries (`Metadata.withEntries`, an event's own metadata). */
   readonly entries: Readonly<Record<string, unknown>>
-  /** The version of the event type's schema the event was stored in (see `Events.evolution`). */
+  /** The version of the event type's schema the event was stored in (see `Evolution.declare`). */
   readonly schemaVersion: number
   /** The event's data: stored JSON, or the typed event from {@link auditOf}. */
   readonly data: A

@@ -70,7 +70,7 @@ export interface DeciderSpecification<State, Command, Event extends { readonly _
   /**
    * The events already in the stream as a store holds them, oldest first: type, JSON data and
    * schema version. For checking that events an older release stored (in older versions or
-   * under former names, see `Events.evolution`) still load as they should.
+   * under former names, see `Evolution.declare`) still load as they should.
    */
   readonly givenStored: (events: ReadonlyArray<Events.NewEvent>) => Given<State, Command, Event, E, R>
 }

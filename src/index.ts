@@ -28,6 +28,9 @@ export * as Events from "./Events.js"
 export * as EventStore from "./EventStore.js"
 
 /** @since 0.1.0 */
+export * as Evolution from "./Evolution.js"
+
+/** @since 0.1.0 */
 export * as ExpectedVersion from "./ExpectedVersion.js"
 
 /** @since 0.1.0 */

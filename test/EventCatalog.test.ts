@@ -8,7 +8,15 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Ajv } from "ajv"
 import { Arbitrary, Effect, Either, FastCheck, Schema } from "effect"
-import { type Decider, EventCatalog, Events, EventStore, ExpectedVersion, Projection } from "effect-eventsourcing"
+import {
+  type Decider,
+  EventCatalog,
+  Events,
+  EventStore,
+  Evolution,
+  ExpectedVersion,
+  Projection
+} from "effect-eventsourcing"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Cart from "../examples/shopping-cart/Cart.js"
@@ -252,9 +260,9 @@ describe("EventCatalog", () => {
     it("lists each type's schema version, the schemas of its older versions and its former names", () => {
       const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int })
       const V1 = Schema.Struct({ sku: Schema.String, price: Schema.Number })
-      const events = ItemAdded.annotations(Events.evolution({
+      const events = ItemAdded.annotations(Evolution.declare({
         formerNames: ["ProductAdded", "CartItemAdded"],
-        upcasts: [Events.upcast(V1, (v1) => ({ sku: v1.sku, priceCents: Math.round(v1.price * 100) }))]
+        upcasts: [Evolution.upcast(V1, (v1) => ({ sku: v1.sku, priceCents: Math.round(v1.price * 100) }))]
       }))
       const evolved = Either.getOrThrow(EventCatalog.make({ deciders: [{ streamType: "basket", events }] }))
       const [added] = evolved.events
@@ -275,7 +283,7 @@ describe("EventCatalog", () => {
       expect(page).toContain("Schema version 1 stored:")
       // Contradictory histories are refused, not catalogued.
       const claims = Schema.TaggedStruct("ItemRemoved", {}).annotations(
-        Events.evolution({ formerNames: ["CartItemAdded"] })
+        Evolution.declare({ formerNames: ["CartItemAdded"] })
       )
       expect(failure({ deciders: [{ streamType: "basket", events: Schema.Union(events, claims) }] }).reason)
         .toContain(`former name of both`)

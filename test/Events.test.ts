@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
-import { Errors, Events, Position } from "effect-eventsourcing"
+import { Errors, Events, Evolution, Position } from "effect-eventsourcing"
 import { BasketEvent, ItemAdded, ItemRemoved } from "./support/basket.js"
 
 const Opened = Schema.TaggedStruct("Opened", { at: Schema.Date })
@@ -73,7 +73,7 @@ describe("Events", () => {
   })
 })
 
-describe("Events.evolution", () => {
+describe("Evolution.declare", () => {
   const decode = Events.decoder(BasketEvent)
   const stored = (type: string, data: unknown, schemaVersion: number) => ({ ...recorded(type, data), schemaVersion })
 
@@ -84,8 +84,8 @@ describe("Events.evolution", () => {
     )
     // A type that never changed keeps the default version, 1.
     expect(encode(ItemRemoved.make({ sku: "A" }))).toEqual(Either.right({ type: "ItemRemoved", data: { sku: "A" } }))
-    expect(Events.schemaVersion(BasketEvent, "ItemAdded")).toBe(3)
-    expect(Events.schemaVersion(BasketEvent, "ItemRemoved")).toBe(1)
+    expect(Evolution.schemaVersion(BasketEvent, "ItemAdded")).toBe(3)
+    expect(Evolution.schemaVersion(BasketEvent, "ItemRemoved")).toBe(1)
   })
 
   it("reads every older version, and former names, as the current event", () => {
@@ -112,7 +112,7 @@ describe("Events.evolution", () => {
       BasketEvent.annotations({ title: "Cart" })
     ]
     for (const schema of built) {
-      expect(Events.schemaVersion(schema, "ItemAdded")).toBe(3)
+      expect(Evolution.schemaVersion(schema, "ItemAdded")).toBe(3)
       expect(Events.storedTypes(schema)?.has("CartItemAdded")).toBe(true)
       expect(Either.getOrThrow(Events.decoder(schema)(stored("CartItemAdded", { sku: "A", price: 2.5 }, 1))).data)
         .toEqual(ItemAdded.make({ sku: "A", priceCents: 250, quantity: 1 }))
@@ -121,7 +121,7 @@ describe("Events.evolution", () => {
     class Renamed extends Schema.TaggedClass<Renamed>()(
       "Renamed",
       { to: Schema.String },
-      Events.evolution({ formerNames: ["Retitled"] })
+      Evolution.declare({ formerNames: ["Retitled"] })
     ) {}
     expect(Either.getOrThrow(Events.decoder(Renamed)(stored("Retitled", { to: "b" }, 1))).data).toEqual(
       new Renamed({ to: "b" })
@@ -144,9 +144,9 @@ describe("Events.evolution", () => {
       const refused = Either.getOrThrow(Either.flip(decode(stored("ItemRemoved", { sku: "A" }, version))))
       expect(refused.reason).toContain("is not a positive integer")
     }
-    const Counted = Schema.TaggedStruct("Counted", { n: Schema.Int }).annotations(Events.evolution({
+    const Counted = Schema.TaggedStruct("Counted", { n: Schema.Int }).annotations(Evolution.declare({
       upcasts: [
-        Events.upcast(
+        Evolution.upcast(
           Schema.Struct({ items: Schema.NullOr(Schema.Array(Schema.String)) }),
           (v1) => ({ n: v1.items!.length })
         )
@@ -159,19 +159,19 @@ describe("Events.evolution", () => {
 
   it("refuses declarations that contradict each other", () => {
     const Old = Schema.TaggedStruct("Old", {})
-    const claimsOld = Schema.TaggedStruct("New", {}).annotations(Events.evolution({ formerNames: ["Old"] }))
+    const claimsOld = Schema.TaggedStruct("New", {}).annotations(Evolution.declare({ formerNames: ["Old"] }))
     expect(() => Events.decoder(Schema.Union(claimsOld, Old))).toThrow(
       /"Old", a former name of "New", is still an event type/
     )
-    const alsoClaims = Schema.TaggedStruct("Newer", {}).annotations(Events.evolution({ formerNames: ["Old"] }))
+    const alsoClaims = Schema.TaggedStruct("Newer", {}).annotations(Evolution.declare({ formerNames: ["Old"] }))
     expect(() => Events.decoder(Schema.Union(claimsOld, alsoClaims))).toThrow(/former name of both "New" and "Newer"/)
-    expect(() => Events.decoder(Schema.Union(claimsOld, ItemRemoved).annotations(Events.evolution({}))))
+    expect(() => Events.decoder(Schema.Union(claimsOld, ItemRemoved).annotations(Evolution.declare({}))))
       .toThrow(/not on a union/)
-    expect(() => Events.evolution({ formerNames: ["A", "A"] })).toThrow(/given twice/)
+    expect(() => Evolution.declare({ formerNames: ["A", "A"] })).toThrow(/given twice/)
   })
 
   it("never writes an older version", () => {
-    const step = Events.upcast(Schema.Struct({ price: Schema.Number }), (v1) => ({ priceCents: v1.price * 100 }))
+    const step = Evolution.upcast(Schema.Struct({ price: Schema.Number }), (v1) => ({ priceCents: v1.price * 100 }))
     expect(Either.isLeft(Schema.encodeEither(step)({ priceCents: 100 }))).toBe(true)
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Data, Effect, Exit, Option, Schema } from "effect"
-import { Decider, Events } from "effect-eventsourcing"
+import { Decider, Evolution } from "effect-eventsourcing"
 import * as Testing from "effect-eventsourcing/Testing"
 import { AssertionError } from "node:assert"
 
@@ -83,10 +83,10 @@ describe("Testing.decider", () => {
   it.effect("loads given events as an older release stored them, through the Schema's evolution", () =>
     Effect.gen(function*() {
       // Version 1 of "Switched" was "Toggled" with a state of "up" or "down".
-      const Evolved = Switched.annotations(Events.evolution({
+      const Evolved = Switched.annotations(Evolution.declare({
         formerNames: ["Toggled"],
         upcasts: [
-          Events.upcast(Schema.Struct({ state: Schema.Literal("up", "down") }), (v1) => ({ on: v1.state === "up" }))
+          Evolution.upcast(Schema.Struct({ state: Schema.Literal("up", "down") }), (v1) => ({ on: v1.state === "up" }))
         ]
       }))
       const evolved = Testing.decider(Decider.make({ ...lightDecider, events: Evolved }))

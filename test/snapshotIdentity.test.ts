@@ -10,8 +10,8 @@ import {
   CommandHandler,
   Decider,
   Errors,
-  Events,
   EventStore,
+  Evolution,
   ExpectedVersion,
   History,
   Snapshot
@@ -29,8 +29,8 @@ const deciderWith = (events: Schema.Schema<any, any>) =>
   })
 
 /** `Added` in version 2, reading version 1 through an upcast. */
-const addedWith = (upcast: Events.Upcast) =>
-  Schema.TaggedStruct("Added", { amount: Schema.Number }).annotations(Events.evolution({ upcasts: [upcast] }))
+const addedWith = (upcast: Evolution.Upcast) =>
+  Schema.TaggedStruct("Added", { amount: Schema.Number }).annotations(Evolution.declare({ upcasts: [upcast] }))
 
 const V1 = Schema.Struct({ price: Schema.Number })
 
@@ -50,8 +50,8 @@ describe("Snapshot identity", () => {
   it.effect("covers the upcasts: one that changed meaning retires the snapshots folded through the old one", () =>
     Effect.gen(function*() {
       // A later release reads the old prices as cents: the upcast's code changed.
-      const inUnits = deciderWith(addedWith(Events.upcast(V1, (v1) => ({ amount: v1.price }))))
-      const inCents = deciderWith(addedWith(Events.upcast(V1, (v1) => ({ amount: v1.price * 100 }))))
+      const inUnits = deciderWith(addedWith(Evolution.upcast(V1, (v1) => ({ amount: v1.price }))))
+      const inCents = deciderWith(addedWith(Evolution.upcast(V1, (v1) => ({ amount: v1.price * 100 }))))
       const streamId = "till-1"
       yield* storeOldRows(streamId, [1, 2, 3])
       // The old release folds in units and leaves a snapshot.
@@ -65,7 +65,7 @@ describe("Snapshot identity", () => {
       // Code that reads the same but means something else (it calls a function that changed)
       // tells the fingerprint only through the upcast's stated identity.
       const upcastThrough = (toAmount: (price: number) => number, identity: string) =>
-        deciderWith(addedWith(Events.upcast(V1, (v1) => ({ amount: toAmount(v1.price) }), { identity })))
+        deciderWith(addedWith(Evolution.upcast(V1, (v1) => ({ amount: toAmount(v1.price) }), { identity })))
       expect(Snapshot.identity(upcastThrough((price) => price, "units"), snapshots)).not.toBe(
         Snapshot.identity(upcastThrough((price) => price * 100, "cents"), snapshots)
       )

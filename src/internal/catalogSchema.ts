@@ -62,7 +62,7 @@ export const storedDataSchemas = (
 
 /**
  * The JSON Schema of the data each older version of `type` stored, read from the encoded side of
- * the upcasts `Events.evolution` declares for it (the first reads version 1, and so on).
+ * the upcasts `Evolution.declare` declares for it (the first reads version 1, and so on).
  */
 export const olderVersionSchemas = (
   upcasts: ReadonlyArray<Schema.Schema.Any>,

@@ -1,11 +1,11 @@
 /**
  * Reading the evolutions declared on the event types of an event Schema: each tagged member
- * may carry one (`Events.evolution`), and a Schema built from the same members (a projection's
+ * may carry one (`Evolution.declare`), and a Schema built from the same members (a projection's
  * union of the events it consumes, a union of unions) carries the same ones.
  */
 import * as AST from "effect/SchemaAST"
 
-/** What `Events.evolution` declares on one event type. */
+/** What `Evolution.declare` declares on one event type. */
 export interface Declared {
   readonly formerNames: ReadonlyArray<string>
   readonly upcasts: ReadonlyArray<unknown>
@@ -33,7 +33,7 @@ const members = (ast: AST.AST, around: Declared | undefined, found: Array<readon
   switch (ast._tag) {
     case "Union":
       if (declaredOn(ast) !== undefined) {
-        throw new Error("Events.evolution: declare an evolution on one event type's Schema, not on a union of them")
+        throw new Error("Evolution.declare: declare an evolution on one event type's Schema, not on a union of them")
       }
       for (const member of ast.types) members(member, undefined, found)
       return
@@ -69,7 +69,7 @@ export const resolve = <Upcast>(ast: AST.AST): Resolved<Upcast> => {
     const other = declarations.get(type)
     if (other !== undefined && other !== declared) {
       throw new Error(
-        `Events.evolution: the event type ${JSON.stringify(type)} has two different evolutions in one Schema`
+        `Evolution.declare: the event type ${JSON.stringify(type)} has two different evolutions in one Schema`
       )
     }
     declarations.set(type, declared)
@@ -79,7 +79,7 @@ export const resolve = <Upcast>(ast: AST.AST): Resolved<Upcast> => {
     for (const former of declared.formerNames) {
       if (types.has(former)) {
         throw new Error(
-          `Events.evolution: ${JSON.stringify(former)}, a former name of ${
+          `Evolution.declare: ${JSON.stringify(former)}, a former name of ${
             JSON.stringify(type)
           }, is still an event type of the Schema`
         )
@@ -87,7 +87,7 @@ export const resolve = <Upcast>(ast: AST.AST): Resolved<Upcast> => {
       const claimed = renamed.get(former)
       if (claimed !== undefined && claimed !== type) {
         throw new Error(
-          `Events.evolution: ${JSON.stringify(former)} is a former name of both ${JSON.stringify(claimed)} and ${
+          `Evolution.declare: ${JSON.stringify(former)} is a former name of both ${JSON.stringify(claimed)} and ${
             JSON.stringify(type)
           }`
         )
@@ -108,3 +108,11 @@ export const resolve = <Upcast>(ast: AST.AST): Resolved<Upcast> => {
   cache.set(ast, resolved)
   return resolved as Resolved<Upcast>
 }
+
+export const UpcastId: unique symbol = Symbol.for("effect-eventsourcing/Events/Upcast")
+
+/** What identifies an upcast beyond its old shape: the code of its function and its stated identity. */
+export const upcastIdentity = (
+  step: { readonly ast: AST.AST }
+): { readonly code?: string; readonly identity?: string } =>
+  (step.ast.annotations[UpcastId] as { readonly code?: string; readonly identity?: string } | undefined) ?? {}

@@ -4,8 +4,9 @@
  */
 import type * as SchemaAST from "effect/SchemaAST"
 import type * as Decider from "../Decider.js"
-import * as Events from "../Events.js"
+import * as Evolution from "../Evolution.js"
 import type { Snapshots } from "../Snapshot.js"
+import * as EvolutionInternal from "./evolution.js"
 
 /**
  * A 64-bit FNV-1a hash of an AST's JSON form, in hex. The JSON form holds the AST's structure
@@ -34,7 +35,7 @@ const hashText = (text: string): string => {
  * events now would, so it is not used: snapshots stay a cache that no result depends on.
  */
 export const foldFingerprint = (decider: Decider.Decider<any, any, any, any, any>): string => {
-  const evolution = Events.evolutionOf(decider.events)
+  const evolution = Evolution.of(decider.events)
   let initialState: string
   try {
     initialState = jsonOf(decider.initialState)
@@ -46,7 +47,7 @@ export const foldFingerprint = (decider: Decider.Decider<any, any, any, any, any
     renamed: [...evolution.renamed].sort(),
     upcasts: [...evolution.upcasts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([type, steps]) => [
       type,
-      steps.map((step) => ({ shape: step.ast, ...Events.upcastIdentity(step) }))
+      steps.map((step) => ({ shape: step.ast, ...EvolutionInternal.upcastIdentity(step) }))
     ]),
     initialState,
     evolve: String(decider.evolve)

@@ -1,20 +1,20 @@
 import { expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { CommandHandler, Decider, Events, EventStore, ExpectedVersion } from "effect-eventsourcing"
+import { CommandHandler, Decider, EventStore, Evolution, ExpectedVersion } from "effect-eventsourcing"
 
 // Release 1 stored "CartItemAdded" { sku, price } with the price in euros. Release 2 renamed it
 // "ItemAdded" and stored cents (schema version 2). Release 3, this one, added a quantity.
 const ItemAdded = Schema.TaggedStruct("ItemAdded", { sku: Schema.String, priceCents: Schema.Int, quantity: Schema.Int })
-  .annotations(Events.evolution({
+  .annotations(Evolution.declare({
     formerNames: ["CartItemAdded"],
     upcasts: [
       // version 1 -> 2
-      Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
+      Evolution.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
         sku: v1.sku,
         priceCents: Math.round(v1.price * 100)
       })),
       // version 2 -> 3
-      Events.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
+      Evolution.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
     ]
   }))
 const ItemRemoved = Schema.TaggedStruct("ItemRemoved", { sku: Schema.String })

@@ -5,21 +5,21 @@
  * also stores a quantity (version 3).
  */
 import { Schema } from "effect"
-import { Events } from "effect-eventsourcing"
+import { Evolution } from "effect-eventsourcing"
 
 export const ItemAdded = Schema.TaggedStruct("ItemAdded", {
   sku: Schema.String,
   priceCents: Schema.Int,
   quantity: Schema.Int
 })
-  .annotations(Events.evolution({
+  .annotations(Evolution.declare({
     formerNames: ["CartItemAdded"],
     upcasts: [
-      Events.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
+      Evolution.upcast(Schema.Struct({ sku: Schema.String, price: Schema.Number }), (v1) => ({
         sku: v1.sku,
         priceCents: Math.round(v1.price * 100)
       })),
-      Events.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
+      Evolution.upcast(Schema.Struct({ sku: Schema.String, priceCents: Schema.Int }), (v2) => ({ ...v2, quantity: 1 }))
     ]
   }))
 
