@@ -243,6 +243,28 @@ export type InlineError<O> = O extends { readonly inline: ReadonlyArray<Projecti
 export type InlineRequirements<O> = O extends
   { readonly inline: ReadonlyArray<Projection.Projection<any, any, infer IR>> } ? IR | ProjectionStore : never
 
+type InlineRunner = ReturnType<typeof inlineRunner>
+
+/** Appends a command's events, with the inline projections in the same transaction. */
+const appender = (inline: ReadonlyArray<InlineRunner>) => (request: AppendRequest) =>
+  Effect.flatMap(EventStore, (store) => {
+    if (inline.length === 0) return store.append(request)
+    return Effect.flatMap(ProjectionStore, (projections) => {
+      const claimed = inline.find(({ name }) => !ProjectionStates.claimInline(projections, name))
+      if (claimed !== undefined) return Effect.dieMessage(ProjectionStates.bothWays(claimed.name))
+      return projections.transaction(
+        Effect.tap(store.append(request), (appended) => Effect.forEach(inline, ({ run }) => run(appended.events)))
+      )
+    })
+  })
+
+/**
+ * With inline projections the handler owns the transaction: one that lost its place in the
+ * global order to a concurrent append (TransactionConflictError) is tried again as a new one.
+ */
+const retryTransactionConflicts = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.retry(effect, { times: 3, while: (error) => error instanceof TransactionConflictError })
+
 /**
  * Builds the command handler of a decider.
  *
@@ -265,27 +287,9 @@ export const make = <
   const retry = options?.retry ?? defaultRetry
   const inline = (options?.inline ?? []).map(inlineRunner)
 
-  /** Appends the new events, with the inline projections in the same transaction. */
-  const appendWithInline = (request: AppendRequest) =>
-    Effect.flatMap(EventStore, (store) => {
-      if (inline.length === 0) return store.append(request)
-      return Effect.flatMap(ProjectionStore, (projections) => {
-        const claimed = inline.find(({ name }) => !ProjectionStates.claimInline(projections, name))
-        if (claimed !== undefined) return Effect.dieMessage(ProjectionStates.bothWays(claimed.name))
-        return projections.transaction(
-          Effect.tap(store.append(request), (appended) => Effect.forEach(inline, ({ run }) => run(appended.events)))
-        )
-      })
-    })
-
-  /**
-   * With inline projections the handler owns the transaction: one that lost its place in the
-   * global order to a concurrent append (TransactionConflictError) is tried again as a new one.
-   */
+  const appendWithInline = appender(inline)
   const retryingTransactionConflicts = <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) =>
-    inline.length === 0
-      ? effect
-      : Effect.retry(effect, { times: 3, while: (error) => error instanceof TransactionConflictError })
+    inline.length === 0 ? effect : retryTransactionConflicts(effect)
 
   const attempt = (streamId: string, command: Command) =>
     Effect.gen(function*() {
