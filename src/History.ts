@@ -55,7 +55,7 @@ export type At =
  *   latest state with the stream's real version, so compare `version` to tell. Version `0` is
  *   the initial state.
  * - `{ time }` folds the events recorded at or before `time` (inclusive, to the millisecond of
- *   the recorded `timestamp`, which each backend keeps to its own precision: see README). It
+ *   the recorded `timestamp`, which each backend keeps to its own precision: see docs/09-history.md). It
  *   stops at the first event recorded after `time`: should a clock have gone back between two
  *   appends, an event is never folded without the events before it.
  * - A time before the first event, or a stream that does not exist, gives the initial state at

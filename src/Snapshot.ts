@@ -12,31 +12,11 @@
  * })
  * ```
  *
- * A load reads the latest snapshot with the settings' schema identity, decodes its state and
- * folds only the events after it. A snapshot it cannot use (another stream type, a state that
- * no longer decodes, events the stream no longer holds) is ignored and the stream folded from
- * its first event: a snapshot never fails a load, and never changes its result. New snapshots
- * are written after a command or a load, as the policy says, by a fiber of their own: the
- * command does not wait for them, and a failed write is logged and changes nothing else.
- * Commands and loads that run inside a database transaction write none, since that transaction
- * may still roll back the events they would describe.
- *
- * **What identifies a snapshot's schema.** Each snapshot is stored with a schema identity (see
- * {@link identity}): a fingerprint of the state Schema (its structure, both sides, the shape of
- * its transformations, its refinements and annotations, but not the code of its
- * transformations), the settings' `version`, if given, and a fingerprint of what the fold
- * depends on: the decider's event types and their Schemas, their evolutions (versions, former
- * names, each upcast's old shape, the code of its function and its `identity`), the initial
- * state and the code of `evolve`. Loads only use snapshots of their own identity, so changing
- * any of these retires the old snapshots. What the fingerprints cannot see is code that those
- * functions call: bump `version` (or an upcast's `identity`) when the same events would now give
- * another state for such a reason.
- *
- * Each snapshot also records the id of the event at its version, and a load uses it only while
- * the stream still holds that event there.
- *
- * Snapshots are a cache: deleting some or all of them (`SnapshotStore.deleteAll`, or a plain
- * `DELETE` on the SQL backends) changes no result, only how many events the next loads read.
+ * A snapshot never fails a load and never changes its result: one it cannot use (another
+ * stream type, a state that no longer decodes, events the stream no longer holds, another schema
+ * identity, see {@link identity}) is ignored. New ones are written in the background, never from
+ * inside a transaction that may still roll back. The whole story, and what the identity covers,
+ * is in docs/08-snapshots.md.
  *
  * @since 0.1.0
  */

@@ -262,7 +262,7 @@ describe("CommandHandler", () => {
         expect((yield* handler.load("hot")).state).toBe(exits.filter(Exit.isSuccess).length)
       })))
 
-    it.live("applies every contending command with the backoff schedule README suggests", () =>
+    it.live("applies every contending command with the backoff schedule docs/11-testing.md suggests", () =>
       withStore(Effect.gen(function*() {
         const writers = 4
         const { decider, decisions } = yield* racing(writers)

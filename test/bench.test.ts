@@ -1,6 +1,6 @@
 /**
  * The benchmark suite runs, so that it cannot rot: a quick run of a few scenarios writes results
- * of the documented shape. (Its figures are measurements, not assertions: they live in README.)
+ * of the documented shape. (Its figures are measurements, not assertions: they live in bench/README.md.)
  */
 import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"

@@ -62,7 +62,7 @@ export const memoryReadModel = (): ReadModel<never> => {
 
 /**
  * A read model in a table of the store's database, written in the projection's transactions.
- * Its statement runs to its end when the projection is interrupted, as README advises: on
+ * Its statement runs to its end when the projection is interrupted, as the docs advise: on
  * PostgreSQL an interrupted query is cancelled by a signal that can land on the next statement
  * of its connection, another fiber's, once the connection is back in the pool.
  */
@@ -293,7 +293,7 @@ describe("history: SQLite", () => {
           yield* createTables("history_read_model", "history_outbox")
           return yield* runAndCheck("SQLite", operationsFor(2_500), {
             readModel: sqlReadModel("history_read_model"),
-            // Mostly as the README says (BEGIN IMMEDIATE); sometimes a plain deferred transaction,
+            // Mostly as docs/05-transactions.md advises (BEGIN IMMEDIATE); sometimes a plain deferred transaction,
             // which may fail to get the lock from the other process: that must store nothing.
             transaction: sqlTransaction("history_outbox", (key) => (effect) =>
               key.endsWith("3")

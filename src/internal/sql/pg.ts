@@ -34,17 +34,7 @@ import { migrations, withMigrationLock } from "./pg/migrations.js"
 import { makeNotifier } from "./pg/notifier.js"
 import { objectsOf, transaction } from "./pg/objects.js"
 import { projectionStatements } from "./pg/projections.js"
-import {
-  brokenStreams,
-  countAfter,
-  eventsById,
-  head,
-  missingTables,
-  readAll,
-  readStream,
-  staleStreams,
-  streamStates
-} from "./pg/reads.js"
+import { brokenStreams, missingTables, reads, staleStreams } from "./pg/reads.js"
 import { positionOf } from "./rows.js"
 import type { Tables } from "./tables.js"
 import { pgIdentifierBytes, problems } from "./tables.js"
@@ -90,12 +80,7 @@ const assemble = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     // node-postgres waits for the server without holding the event loop.
     betweenPages: Effect.void,
     append: makeAppend(objects, options.isolation === "read committed", notify),
-    readStream: readStream(objects),
-    readAll: readAll(objects),
-    head: head(objects),
-    countAfter: countAfter(objects),
-    streamStates: streamStates(objects),
-    eventsById: eventsById(objects),
+    ...reads(objects),
     ordering: {
       columns: ["transaction_id", "position"],
       position: ([transaction, sequence]) => positionOf(sequence!, transaction!),

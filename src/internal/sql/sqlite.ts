@@ -16,7 +16,7 @@ import { append } from "./sqlite/append.js"
 import { migrations } from "./sqlite/migrations.js"
 import { chunks, idsPerQuery, now, objectsOf, placeholders, run } from "./sqlite/objects.js"
 import { projectionStatements } from "./sqlite/projections.js"
-import { countAfter, eventsById, head, readAll, readStream, streamStates } from "./sqlite/reads.js"
+import { reads } from "./sqlite/reads.js"
 import { betweenPages, withImmediateTransaction } from "./sqlite/transactions.js"
 import type { Tables } from "./tables.js"
 import { baseName, problems, schemaOf } from "./tables.js"
@@ -55,12 +55,7 @@ export const make = (tables: Tables): Dialect => {
     withMigrationLock: withImmediateTransaction,
     betweenPages,
     append: append(objects),
-    readStream: readStream(objects),
-    readAll: readAll(objects),
-    head: head(objects),
-    countAfter: countAfter(objects),
-    streamStates: streamStates(objects),
-    eventsById: eventsById(objects),
+    ...reads(objects),
     // Appends that share a position look like one append over several streams here.
     ordering: { columns: ["position"], position: ([sequence]) => positionOf(sequence!, null) },
     isUniqueViolation: (error: SqlError) => {

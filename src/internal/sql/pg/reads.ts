@@ -151,3 +151,15 @@ export const missingTables = ({ tables }: PgObjects): Dialect["missingTables"] =
     ]),
     (rows) => rows.map((row) => row.name)
   )
+
+/** The reads of the dialect, as the assembler gives them to the stores. */
+export const reads = (
+  objects: PgObjects
+): Pick<Dialect, "readStream" | "readAll" | "head" | "countAfter" | "streamStates" | "eventsById"> => ({
+  readStream: readStream(objects),
+  readAll: readAll(objects),
+  head: head(objects),
+  countAfter: countAfter(objects),
+  streamStates: streamStates(objects),
+  eventsById: eventsById(objects)
+})

@@ -97,3 +97,15 @@ export const eventsById =
         )),
       (batches) => batches.flat()
     )
+
+/** The reads of the dialect, as the assembler gives them to the stores. */
+export const reads = (
+  objects: SqliteObjects
+): Pick<Dialect, "readStream" | "readAll" | "head" | "countAfter" | "streamStates" | "eventsById"> => ({
+  readStream: readStream(objects),
+  readAll: readAll(objects),
+  head: head(objects),
+  countAfter: countAfter(objects),
+  streamStates: streamStates(objects),
+  eventsById: eventsById(objects)
+})
