@@ -1,6 +1,10 @@
 /**
  * The PostgreSQL objects a store's statements name, derived once from its tables, and the
  * helpers every PostgreSQL statement module shares.
+ *
+ * The append, read and migration statements are raw text (`run`, `sql.unsafe`): they pass arrays
+ * to `unnest` with explicit casts, and the hot ones are built from text fixed once per store, not
+ * compiled per call. The rest (projections, snapshots) use @effect/sql's tagged template.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"

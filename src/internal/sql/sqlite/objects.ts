@@ -1,5 +1,9 @@
 /**
  * What the SQLite statement modules share: the store's tables and read columns, and helpers.
+ *
+ * The append, read and migration statements are raw text (`run`, `sql.unsafe`): multi-row
+ * inserts and `IN` lists are chunked under SQLite's limit on bound values, and the hot ones are
+ * built from text fixed once per store. The rest (projections, snapshots) use the tagged template.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
