@@ -24,6 +24,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Decider from "./Decider.js"
 import type { AppendError, EventEncodeError } from "./Errors.js"
@@ -36,6 +38,8 @@ import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as Loading from "./internal/loading.js"
 import * as ProjectionStates from "./internal/projectionStates.js"
 import * as Snapshotting from "./internal/snapshots.js"
+import * as StateCache from "./internal/stateCache.js"
+import * as TransactionProbe from "./internal/transactionProbe.js"
 import type * as Position from "./Position.js"
 import type * as Projection from "./Projection.js"
 import { ProjectionStore } from "./ProjectionStore.js"
@@ -59,7 +63,26 @@ export interface Options {
    * other processes (or other handlers) still race, and lose with `ConcurrencyError`.
    */
   readonly queuePerStream?: boolean
+  /**
+   * The warm state cache: the handler keeps the state and version its commands appended on the
+   * streams it handled last (at most `maxStreams`, default {@link defaultCacheSize}; the least
+   * recently used goes first), and a load of one of them reads only the event at the cached
+   * version (which must still be the one cached) and those after it. Other writers' events are
+   * read like any others, and a failed command drops its stream's entry, so the cache never
+   * changes an outcome; states must not be mutated by `evolve` (they are shared between
+   * commands). Nothing is cached inside a transaction, which may still roll back. `false` turns
+   * it off.
+   */
+  readonly cache?: false | { readonly maxStreams?: number } | undefined
 }
+
+/**
+ * How many streams a handler's warm state cache keeps by default.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultCacheSize = 1_000
 
 /**
  * @since 0.1.0
@@ -170,14 +193,14 @@ const loader = <State, Event extends { readonly _tag: string }>(
     streamId: string,
     loaded: Loaded<State>,
     snapshotVersion: number
-  ) => Effect.Effect<void, never, EventStore | SnapshotStore>
+  ) => Effect.Effect<number, never, EventStore | SnapshotStore>
 } => {
   if (snapshots !== undefined) return Snapshotting.make(decider, snapshots)
   const fold = Loading.foldStream(decider)
   const start = Loading.initialOf(decider)
   return {
     load: (streamId) => Effect.map(fold(streamId, { start }), (loaded) => ({ loaded, snapshotVersion: 0 })),
-    snapshotIfDue: () => Effect.void
+    snapshotIfDue: (_, __, snapshotVersion) => Effect.succeed(snapshotVersion)
   }
 }
 
@@ -245,6 +268,14 @@ export type InlineRequirements<O> = O extends
 
 type InlineRunner = ReturnType<typeof inlineRunner>
 
+const cacheSize = (maxStreams: number | undefined): number => {
+  if (maxStreams === undefined) return defaultCacheSize
+  if (!Number.isSafeInteger(maxStreams) || maxStreams < 1) {
+    throw new RangeError(`CommandHandler.make: cache.maxStreams must be a positive integer, got ${maxStreams}`)
+  }
+  return maxStreams
+}
+
 /** Appends a command's events, with the inline projections in the same transaction. */
 const appender = (inline: ReadonlyArray<InlineRunner>) => (request: AppendRequest) =>
   Effect.flatMap(EventStore, (store) => {
@@ -282,22 +313,69 @@ export const make = <
   decider: Decider.Decider<State, Command, Event, E, R>,
   options?: O
 ): CommandHandler<State, Command, Event, E | InlineError<O>, R | InlineRequirements<O>, LoadRequirements<O>> => {
-  const { load: loadStream, snapshotIfDue } = loader(decider, options?.snapshots)
+  const { load: coldLoad, snapshotIfDue } = loader(decider, options?.snapshots)
+  const cache: StateCache.StateCache<State> = options?.cache === false
+    ? StateCache.none()
+    : StateCache.make(cacheSize(options?.cache?.maxStreams))
+  const resumeFrom = Loading.resumeStream(decider)
+
+  /**
+   * A stream loaded on from its cached state (reading the event at the cached version, which
+   * must still be the one cached, and those after it), or afresh.
+   */
+  const loadStream = (streamId: string) => {
+    const cached = cache.get(streamId)
+    if (cached === undefined) return coldLoad(streamId)
+    return Effect.flatMap(resumeFrom(streamId, cached.loaded, cached.eventId), (resumed) => {
+      if (Option.isSome(resumed)) {
+        return Effect.succeed({ loaded: resumed.value, snapshotVersion: cached.snapshotVersion })
+      }
+      cache.drop(streamId)
+      return coldLoad(streamId)
+    })
+  }
+
+  /**
+   * Keeps the state a command appended, unless it appended nothing or inside a transaction
+   * (which may still roll back); drops the stream's entry when the command failed.
+   */
+  const remembered = <E2, R2>(
+    streamId: string,
+    effect: Effect.Effect<{ readonly result: Result<State, Event>; readonly snapshotVersion: number }, E2, R2>
+  ) =>
+    Effect.onExit(effect, (exit) => {
+      if (Exit.isFailure(exit)) return Effect.sync(() => cache.drop(streamId))
+      const { result, snapshotVersion } = exit.value
+      const last = result.events.at(-1)
+      if (last === undefined) return Effect.void
+      return Effect.flatMap(EventStore, (store) =>
+        Effect.map(TransactionProbe.inTransaction(store), (inside) => {
+          if (inside) return cache.drop(streamId)
+          cache.set(streamId, {
+            loaded: { state: result.state, version: result.version, position: result.position },
+            eventId: last.id,
+            snapshotVersion
+          })
+        }))
+    })
+
   const encode = Events.encoder(decider.events, decider.streamType)
   const retry = options?.retry ?? defaultRetry
   const inline = (options?.inline ?? []).map(inlineRunner)
-
   const appendWithInline = appender(inline)
   const retryingTransactionConflicts = <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) =>
     inline.length === 0 ? effect : retryTransactionConflicts(effect)
 
   const attempt = (streamId: string, command: Command) =>
+    Effect.map(remembered(streamId, decideAndAppend(streamId, command)), ({ result }) => result)
+
+  const decideAndAppend = (streamId: string, command: Command) =>
     Effect.gen(function*() {
       const { loaded, snapshotVersion } = yield* loadStream(streamId)
       const decided = yield* Decider.decide(decider, command, loaded.state)
       if (decided.length === 0) {
-        yield* snapshotIfDue(streamId, loaded, snapshotVersion)
-        return { events: [], ...loaded }
+        const snapshotAt = yield* snapshotIfDue(streamId, loaded, snapshotVersion)
+        return { result: { events: [], ...loaded }, snapshotVersion: snapshotAt }
       }
       const newEvents = yield* Effect.forEach(decided, (event) => encode(event))
       const appended = yield* appendWithInline({
@@ -312,8 +390,7 @@ export const make = <
         version: appended.version,
         position: appended.position
       }
-      yield* snapshotIfDue(streamId, result, snapshotVersion)
-      return result
+      return { result, snapshotVersion: yield* snapshotIfDue(streamId, result, snapshotVersion) }
     })
 
   const queued = options?.queuePerStream === false ? undefined : streamQueues()

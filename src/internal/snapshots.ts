@@ -139,16 +139,17 @@ export const make = <State, Event extends { readonly _tag: string }>(
 
   /**
    * After a command: snapshots the new state if the policy asks for it (`snapshotVersion`: the
-   * version of the snapshot its load started from).
+   * version of the latest snapshot known, the one its load started from). The version of the
+   * latest snapshot known afterwards.
    */
   const snapshotIfDue = (
     streamId: string,
     folded: Loaded<State>,
     snapshotVersion: number
-  ): Effect.Effect<void, never, EventStore | SnapshotStore> =>
+  ): Effect.Effect<number, never, EventStore | SnapshotStore> =>
     policy._tag === "EveryEvents" && folded.version - snapshotVersion >= policy.events
-      ? Effect.flatMap(SnapshotStore, (store) => write(store, streamId, folded))
-      : Effect.void
+      ? Effect.as(Effect.flatMap(SnapshotStore, (store) => write(store, streamId, folded)), folded.version)
+      : Effect.succeed(snapshotVersion)
 
   return { load, snapshotIfDue }
 }

@@ -116,17 +116,20 @@ const tally = Decider.make({
 
 const snapshotsOf = (policy: Snapshot.Policy, version?: string) => Snapshot.make({ state: TallyState, policy, version })
 
-const plain = CommandHandler.make(tally)
-const every3 = CommandHandler.make(tally, { snapshots: snapshotsOf(Snapshot.everyEvents(3)) })
-const every10 = CommandHandler.make(tally, { snapshots: snapshotsOf(Snapshot.everyEvents(10)) })
-const whenReads4 = CommandHandler.make(tally, { snapshots: snapshotsOf(Snapshot.whenLoadReads(4)) })
-const version2 = CommandHandler.make(tally, { snapshots: snapshotsOf(Snapshot.everyEvents(3), "2") })
+// The warm state cache is off: these handlers test what loads do with snapshots, which a cached
+// state would stand in front of.
+const plain = CommandHandler.make(tally, { cache: false })
+const every3 = CommandHandler.make(tally, { snapshots: snapshotsOf(Snapshot.everyEvents(3)), cache: false })
+const every10 = CommandHandler.make(tally, { snapshots: snapshotsOf(Snapshot.everyEvents(10)), cache: false })
+const whenReads4 = CommandHandler.make(tally, { snapshots: snapshotsOf(Snapshot.whenLoadReads(4)), cache: false })
+const version2 = CommandHandler.make(tally, { snapshots: snapshotsOf(Snapshot.everyEvents(3), "2"), cache: false })
 /** The same state with one more (optional) field: another Schema, so another identity. */
 const widened = CommandHandler.make(tally, {
   snapshots: Snapshot.make({
     state: Schema.Struct({ ...TallyState.fields, note: Schema.optional(Schema.String) }),
     policy: Snapshot.everyEvents(3)
-  })
+  }),
+  cache: false
 })
 const schemaId = Snapshot.identity(tally, snapshotsOf(Snapshot.everyEvents(3)))
 const version2Id = Snapshot.identity(tally, snapshotsOf(Snapshot.everyEvents(3), "2"))
@@ -521,7 +524,8 @@ const ignoresAThrowingSchema = () =>
       encode: (state) => JSON.stringify(state)
     })
     const strict = CommandHandler.make(tally, {
-      snapshots: Snapshot.make({ state: Strict, policy: Snapshot.everyEvents(3) })
+      snapshots: Snapshot.make({ state: Strict, policy: Snapshot.everyEvents(3) }),
+      cache: false
     })
     const streamId = newStreamId("throws")
     yield* handleAll(strict, streamId, Array.from({ length: 4 }, () => add(2)))

@@ -5,10 +5,15 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
-import { Errors, EventStore, ExpectedVersion, History, Position } from "effect-eventsourcing"
+import { CommandHandler, Errors, EventStore, ExpectedVersion, History, Position } from "effect-eventsourcing"
 import { backends, execute } from "../support/backends.js"
-import { counter } from "../support/counter.js"
+import { counterDecider } from "../support/counter.js"
 import { live } from "../support/live.js"
+
+// Without the warm state cache: these cases corrupt rows a handler has folded, and a cached state
+// stands in for the events it was folded from (as a snapshot does), so only loads from the store
+// read them again.
+const counter = CommandHandler.make(counterDecider, { cache: false })
 
 for (const backend of backends("bad_data")) {
   describe.skipIf(backend.skip)(`${backend.name} stored data that does not decode`, () => {

@@ -7,6 +7,7 @@ import type { EventStore } from "../../EventStore.js"
 import * as Position from "../../Position.js"
 import { countLimit, verifyLimit } from "../readOptions.js"
 import * as Subscription from "../subscription.js"
+import * as TransactionProbe from "../transactionProbe.js"
 import { appendMany } from "./append.js"
 import { indexAfter, readBatch, readStream } from "./reads.js"
 import { inOpenTransaction, makeState, visibleEvents, visibleLength } from "./state.js"
@@ -40,7 +41,7 @@ export const makeWithTransactions: Effect.Effect<WithTransactions> = Effect.map(
       }),
     verify: (options) => Effect.sync(() => verify(state, verifyLimit(options)))
   }
-  return { store, transaction: transaction(state) }
+  return { store: TransactionProbe.attach(store, inside), transaction: transaction(state) }
 })
 
 export const make: Effect.Effect<EventStore> = Effect.map(makeWithTransactions, ({ store }) => store)
