@@ -2,7 +2,7 @@
  * What every SQL part of the store shares: how it runs a statement, and how it reports a failure
  * of the database.
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
@@ -22,6 +22,11 @@ export const runStatement = <A extends object>(
   values: ReadonlyArray<unknown> = []
 ): Effect.Effect<ReadonlyArray<A>, SqlError> =>
   Effect.uninterruptible(sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
+
+/** Runs a statement built from the `SqlClient` in context. */
+export const withClient = <A>(
+  statement: (sql: SqlClient.SqlClient) => Effect.Effect<A, SqlError>
+): Effect.Effect<A, SqlError, SqlClient.SqlClient> => Effect.flatMap(SqlClient.SqlClient, statement)
 
 /** Runs a statement written with @effect/sql's tagged template the way `runStatement` does. */
 export const execute = <A extends object>(

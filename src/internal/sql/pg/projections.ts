@@ -3,7 +3,6 @@
  * sequence, and the right to run a projection across processes: a session advisory lock.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -12,7 +11,7 @@ import type { ProjectionStatements } from "../dialect.js"
 import * as PgLeads from "../pgLeads.js"
 import type { DeadLetterRow } from "../rows.js"
 import { positionOf, toDeadLetter } from "../rows.js"
-import { execute } from "../shared.js"
+import { execute, withClient } from "../shared.js"
 import type { PgObjects } from "./objects.js"
 
 /** How often the session that holds the projection locks is checked. */
@@ -23,7 +22,7 @@ const leadRetryInterval = Duration.millis(500)
 export const projectionStatements = ({ tables }: PgObjects): ProjectionStatements => {
   return {
     checkpoint: (projection) =>
-      withSql((sql) =>
+      withClient((sql) =>
         execute<{ position: string | null; transaction_id: string }>(
           sql`SELECT position::text AS position, transaction_id::text AS transaction_id
           FROM ${sql.literal(tables.projections)} WHERE source = ${projection}`
@@ -31,7 +30,7 @@ export const projectionStatements = ({ tables }: PgObjects): ProjectionStatement
       ).pipe(Effect.map((rows) => Option.flatMap(Option.fromNullable(rows[0]), checkpointOf))),
 
     moveCheckpoint: (projection, from, to) =>
-      withSql((sql) => {
+      withClient((sql) => {
         const table = sql.literal(tables.projections)
         const [sequence, transaction] = [String(to.sequence), String(to.transaction)]
         return execute(Option.match(from, {
@@ -49,7 +48,7 @@ export const projectionStatements = ({ tables }: PgObjects): ProjectionStatement
       }).pipe(Effect.map((rows) => rows.length > 0)),
 
     deadLetter: (projection, event, reason) =>
-      withSql((sql) =>
+      withClient((sql) =>
         execute(
           sql`INSERT INTO ${sql.literal(tables.deadLetters)}
             (projection, event_id, stream_id, version, event_type, position, transaction_id, reason)
@@ -60,7 +59,7 @@ export const projectionStatements = ({ tables }: PgObjects): ProjectionStatement
       ).pipe(Effect.asVoid),
 
     deadLetters: (projection) =>
-      withSql((sql) =>
+      withClient((sql) =>
         execute<DeadLetterRow>(
           // Ordered by the columns (`d.`), not by the text they are selected as.
           sql`SELECT d.projection, d.event_id, d.stream_id, d.version, d.event_type, d.position::text AS position,
@@ -96,6 +95,3 @@ const poolSession = (sql: SqlClient.SqlClient): Effect.Effect<PgLeads.LockSessio
       ended: Effect.never
     }
   })
-
-const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, SqlError>) =>
-  Effect.flatMap(SqlClient.SqlClient, f)

@@ -2,19 +2,17 @@
  * Checkpoints and dead letters on SQLite, where a position is a number: one writer at a time
  * commits in position order, so no transaction id is kept beside it.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { ProjectionStatements } from "../dialect.js"
 import type { DeadLetterRow } from "../rows.js"
 import { positionOf, toDeadLetter } from "../rows.js"
-import { execute } from "../shared.js"
+import { execute, withClient } from "../shared.js"
 import type { SqliteObjects } from "./objects.js"
 
 export const projectionStatements = ({ tables }: SqliteObjects): ProjectionStatements => ({
   checkpoint: (projection) =>
-    withSql((sql) =>
+    withClient((sql) =>
       execute<{ position: number | null }>(
         sql`SELECT position FROM ${sql.literal(tables.projections)} WHERE source = ${projection}`
       )
@@ -26,7 +24,7 @@ export const projectionStatements = ({ tables }: SqliteObjects): ProjectionState
     )),
 
   moveCheckpoint: (projection, from, to) =>
-    withSql((sql) => {
+    withClient((sql) => {
       const table = sql.literal(tables.projections)
       return execute(Option.match(from, {
         // No checkpoint yet: no row, or a row without a position (the protocol allows NULL).
@@ -41,7 +39,7 @@ export const projectionStatements = ({ tables }: SqliteObjects): ProjectionState
     }).pipe(Effect.map((rows) => rows.length > 0)),
 
   deadLetter: (projection, event, reason) =>
-    withSql((sql) =>
+    withClient((sql) =>
       execute(
         sql`INSERT INTO ${sql.literal(tables.deadLetters)}
           (projection, event_id, stream_id, version, event_type, position, reason)
@@ -52,7 +50,7 @@ export const projectionStatements = ({ tables }: SqliteObjects): ProjectionState
     ).pipe(Effect.asVoid),
 
   deadLetters: (projection) =>
-    withSql((sql) =>
+    withClient((sql) =>
       execute<DeadLetterRow>(
         sql`SELECT projection, event_id, stream_id, version, event_type, position, NULL AS transaction_id, reason,
           failed_at
@@ -61,6 +59,3 @@ export const projectionStatements = ({ tables }: SqliteObjects): ProjectionState
       )
     ).pipe(Effect.map((rows) => rows.map(toDeadLetter)))
 })
-
-const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, SqlError>) =>
-  Effect.flatMap(SqlClient.SqlClient, f)
