@@ -19,9 +19,24 @@ const rows = [
   { transaction: 10_450n, sequence: 10_001n }
 ]
 
+/**
+ * Rows are read only below the oldest running transaction: on a server whose transaction ids
+ * have not yet passed the rows' (a new cluster), transactions are used up until they have.
+ */
+const passRowTransactions = async (client: Awaited<ReturnType<typeof rawConnection>>) => {
+  const last = rows.at(-1)!.transaction
+  await client.query(`DO $$
+    BEGIN
+      WHILE pg_current_xact_id() <= '${last}'::xid8 LOOP
+        COMMIT;
+      END LOOP;
+    END $$`)
+}
+
 const writeRows = Effect.promise(async () => {
   const client = await rawConnection()
   try {
+    await passRowTransactions(client)
     for (const [index, row] of rows.entries()) {
       await client.query(`INSERT INTO ${q("entities")} (id, type, version) VALUES ($1, 'thing', 1)`, [`s-${index}`])
       await client.query(
