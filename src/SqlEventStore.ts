@@ -30,11 +30,13 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import type * as Metric from "effect/Metric"
 import type * as Scope from "effect/Scope"
 import type { EventStoreError } from "./Errors.js"
 import type { EventStore } from "./EventStore.js"
 import * as Dialects from "./internal/sql/dialects.js"
 import * as Layers from "./internal/sql/layers.js"
+import * as Appending from "./internal/sql/sqlAppend.js"
 import * as Internal from "./internal/sql/sqlEventStore.js"
 import * as Tables from "./internal/sql/tables.js"
 import type { ProjectionStore } from "./ProjectionStore.js"
@@ -100,3 +102,24 @@ export const layer = (
   options?: Options
 ): Layer.Layer<EventStore | ProjectionStore | SnapshotStore, EventStoreError, SqlClient.SqlClient> =>
   Layers.stores({ tables: options?.tables })
+
+/**
+ * How many appends each group commit of a SQL store took: 1 for an append that found the
+ * database free, more for appends that came while earlier ones were in flight and were stored
+ * together, in one transaction and one commit (the manual's "Group commit", in
+ * `docs/04-backends.md`). Every store in the process updates it.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const appendBatchSize: Metric.Metric.Histogram<number> = Appending.batchSizes
+
+/**
+ * Group commits that failed as a whole (a database failure, or an append in them that hit a
+ * unique constraint, such as a retry of stored events by their ids), whose appends were then sent
+ * again one by one, each with its own outcome.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const appendBatchFallbacks: Metric.Metric.Counter<number> = Appending.batchFallbacks

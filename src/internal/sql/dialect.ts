@@ -171,6 +171,22 @@ export interface Dialect {
   readonly append: (
     appends: ReadonlyArray<PreparedAppend>
   ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendConflict | SqlError, SqlClient.SqlClient>
+  /**
+   * Group commit: appends of events to one stream each, from outside any transaction, checked
+   * one by one and stored together in one transaction of the store's own, each at a position of
+   * its own. `inFlight`: how many such batches the database takes at once.
+   */
+  readonly combined: {
+    readonly inFlight: number
+    /**
+     * Each append's result, or `undefined` when its checks failed (none of its events stored).
+     * When it fails as a whole, nothing is stored, unless the failure hid the commit (a lost
+     * connection): each append is then sent again alone, as a retry of itself.
+     */
+    readonly append: (
+      appends: ReadonlyArray<PreparedAppend>
+    ) => Effect.Effect<ReadonlyArray<AppendResult | undefined>, SqlError, SqlClient.SqlClient>
+  }
   /** Up to `limit` events of a stream from version `from` on (or down), and the stream's version. */
   readonly readStream: (
     streamId: string,

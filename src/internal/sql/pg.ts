@@ -79,7 +79,7 @@ const assemble = (tables: Tables, options: Options, notify: Effect.Effect<void>)
     withMigrationLock: withMigrationLock(objects),
     // node-postgres waits for the server without holding the event loop.
     betweenPages: Effect.void,
-    append: makeAppend(objects, options.isolation === "read committed", notify),
+    ...makeAppend(objects, options.isolation === "read committed", notify),
     ...reads(objects),
     ordering: {
       columns: ["transaction_id", "position"],

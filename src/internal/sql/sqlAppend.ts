@@ -7,6 +7,9 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type { AppendError } from "../../Errors.js"
@@ -14,12 +17,13 @@ import { InvalidAppendError, TransactionConflictError } from "../../Errors.js"
 import type { RecordedEvent } from "../../Events.js"
 import type { AppendRequest, AppendResult } from "../../EventStore.js"
 import * as Metadata from "../../Metadata.js"
+import * as GroupCommit from "../groupCommit.js"
 import type { PreparedAppend } from "../prepareAppend.js"
 import { prepareAppends, refusal } from "../prepareAppend.js"
 import * as Retries from "../retries.js"
 import type * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, Seen, StreamState } from "./dialect.js"
-import { emptyResult } from "./dialect.js"
+import { AppendConflict, emptyResult } from "./dialect.js"
 import { toRecorded } from "./rows.js"
 import { failWithSqlDefects, storeError } from "./shared.js"
 
@@ -64,16 +68,23 @@ const attempt = (
   appends: ReadonlyArray<PreparedAppend>,
   attemptsLeft: number
 ): Effect.Effect<ReadonlyArray<AppendResult>, AppendError, SqlClient.SqlClient> =>
-  failWithSqlDefects(dialect.append(appends)).pipe(
-    Effect.catchAll((error) => {
-      if (error._tag === "AppendConflict" || dialect.isUniqueViolation(error)) {
-        return resolve(dialect, appends, attemptsLeft, error._tag === "AppendConflict" ? error.seen : undefined)
-      }
-      const transient = dialect.transient(error)
-      if (transient !== undefined) return retryTransient(dialect, appends, attemptsLeft, error, transient)
-      return Effect.fail(storeError("append events")(error))
-    })
-  )
+  afterAttempt(dialect, appends, attemptsLeft, failWithSqlDefects(dialect.append(appends)))
+
+/** The results of an attempt, or what its refusal or failure means. */
+const afterAttempt = (
+  dialect: Dialect,
+  appends: ReadonlyArray<PreparedAppend>,
+  attemptsLeft: number,
+  attempted: Effect.Effect<ReadonlyArray<AppendResult>, AppendConflict | SqlError, SqlClient.SqlClient>
+): Effect.Effect<ReadonlyArray<AppendResult>, AppendError, SqlClient.SqlClient> =>
+  Effect.catchAll(attempted, (error) => {
+    if (error._tag === "AppendConflict" || dialect.isUniqueViolation(error)) {
+      return resolve(dialect, appends, attemptsLeft, error._tag === "AppendConflict" ? error.seen : undefined)
+    }
+    const transient = dialect.transient(error)
+    if (transient !== undefined) return retryTransient(dialect, appends, attemptsLeft, error, transient)
+    return Effect.fail(storeError("append events")(error))
+  })
 
 /**
  * A failure that may pass if the append is sent again: sent again when the store owns the
@@ -139,17 +150,93 @@ const resolve = (
   }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError("resolve an append conflict")(error))))
 
 /**
+ * What became of an append in a batch: its attempt (one alone is the attempt of `Dialect.append`;
+ * one among others stored, or refused by its checks), or `"alone"` when the batch failed as a
+ * whole and each of its appends has to be sent again by itself.
+ */
+type BatchOutcome = Exit.Exit<ReadonlyArray<AppendResult>, AppendConflict | SqlError> | "alone"
+
+/** How many appends each group commit took (1: an append that found the database free). */
+export const batchSizes = Metric.histogram(
+  "effect_eventsourcing_append_batch_size",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 9 }),
+  "appends per group commit of the SQL event store"
+)
+
+/** Group commits that failed as a whole, their appends then sent one by one. */
+export const batchFallbacks = Metric.counter("effect_eventsourcing_append_batch_fallbacks", {
+  description: "group commits of the SQL event store that failed as a whole, their appends sent again one by one",
+  incremental: true
+})
+
+/** Runs a batch of appends to one stream each: see `groupCommit.ts`. */
+const runBatch = (dialect: Dialect, sql: SqlClient.SqlClient) =>
+(
+  batch: ReadonlyArray<PreparedAppend>
+): Effect.Effect<ReadonlyArray<BatchOutcome>> =>
+  Effect.zipRight(
+    Metric.update(batchSizes, batch.length),
+    batch.length === 1
+      ? Effect.map(Effect.exit(failWithSqlDefects(dialect.append(batch))), (exit) => [exit])
+      : Effect.matchEffect(failWithSqlDefects(dialect.combined.append(batch)), {
+        onFailure: () => Effect.as(Metric.increment(batchFallbacks), batch.map((): BatchOutcome => "alone")),
+        onSuccess: (results) =>
+          Effect.succeed(results.map((result): BatchOutcome =>
+            result === undefined ? Exit.fail(new AppendConflict({})) : Exit.succeed([result])
+          ))
+      })
+  ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+
+/** Appends in a batch hold at most this many events in all (past the first append). */
+const eventsPerBatch = 5_000
+
+/**
  * Appends validated requests, resolving refusals (a retry by event ids, a conflict to explain, a
  * transient failure to try again), and wakes this process's subscribers when events were stored.
+ *
+ * An append of events to one stream from outside a transaction goes through group commit: it
+ * shares a batch with the appends that came while earlier ones were in flight. Its outcome is its
+ * own: a refusal is resolved as it would be alone, and when the batch fails as a whole, the
+ * append is sent again by itself. An append to several streams, one that only checks, and every
+ * append inside an application's transaction are sent as they are.
  */
-export const appendMany =
-  (dialect: Dialect, wakeups: Subscription.Wakeups) => (requests: ReadonlyArray<AppendRequest>) =>
-    Effect.gen(function*() {
-      const context = yield* Metadata.current
-      const prepared = prepareAppends(requests, context, () => crypto.randomUUID())
-      if (Either.isLeft(prepared)) return yield* prepared.left
-      if (prepared.right.length === 0) return []
-      const results = yield* attempt(dialect, prepared.right, attemptsAfterConflict)
-      if (results.some((result) => result.events.length > 0)) yield* PubSub.publish(wakeups, undefined)
-      return results
+export const make = (
+  dialect: Dialect,
+  wakeups: Subscription.Wakeups
+): Effect.Effect<
+  (requests: ReadonlyArray<AppendRequest>) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError>,
+  never,
+  SqlClient.SqlClient
+> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const batches = GroupCommit.make({
+      inFlight: dialect.combined.inFlight,
+      maxItems: 256,
+      maxWeight: eventsPerBatch,
+      weight: (append: PreparedAppend) => append.events.length,
+      key: (append) => append.streamId,
+      run: runBatch(dialect, sql)
     })
+    const send = (prepared: ReadonlyArray<PreparedAppend>, inTransaction: boolean) => {
+      const append = prepared[0]!
+      if (inTransaction || prepared.length > 1 || append.events.length === 0) {
+        return attempt(dialect, prepared, attemptsAfterConflict)
+      }
+      return Effect.flatMap(batches.submit(append), (outcome) =>
+        outcome === "alone"
+          ? attempt(dialect, prepared, attemptsAfterConflict)
+          : afterAttempt(dialect, prepared, attemptsAfterConflict, outcome))
+    }
+    return (requests: ReadonlyArray<AppendRequest>) =>
+      Effect.gen(function*() {
+        const context = yield* Metadata.current
+        const prepared = prepareAppends(requests, context, () => crypto.randomUUID())
+        if (Either.isLeft(prepared)) return yield* prepared.left
+        if (prepared.right.length === 0) return []
+        const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+        const results = yield* send(prepared.right, inTransaction)
+        if (results.some((result) => result.events.length > 0)) yield* PubSub.publish(wakeups, undefined)
+        return results
+      }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+  })

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { AppendRequest, EventStore } from "../../EventStore.js"
+import type { EventStore } from "../../EventStore.js"
 import type * as Position from "../../Position.js"
 import { isWellFormed } from "../prepareAppend.js"
 import { countLimit, verifyLimit } from "../readOptions.js"
@@ -38,8 +38,7 @@ export const make = (
 
     const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
       Effect.provideService(effect, SqlClient.SqlClient, sql)
-    const append = Appending.appendMany(dialect, wakeups)
-    const appendMany = (requests: ReadonlyArray<AppendRequest>) => withSql(append(requests))
+    const appendMany = yield* Appending.make(dialect, wakeups)
     const batch = Reads.readBatch(dialect)
     const readAll = (after: Position.Position, size: number) => withSql(batch(after, size))
     const readPages = Reads.readStream(dialect)

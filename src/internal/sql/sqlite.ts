@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import type { Dialect } from "./dialect.js"
 import { causeCode } from "./dialect.js"
 import { positionOf } from "./rows.js"
-import { append } from "./sqlite/append.js"
+import { append, combined } from "./sqlite/append.js"
 import { migrations } from "./sqlite/migrations.js"
 import { chunks, idsPerQuery, now, objectsOf, placeholders, run } from "./sqlite/objects.js"
 import { projectionStatements } from "./sqlite/projections.js"
@@ -55,6 +55,7 @@ export const make = (tables: Tables): Dialect => {
     withMigrationLock: withImmediateTransaction,
     betweenPages,
     append: append(objects),
+    combined: combined(objects),
     ...reads(objects),
     // Appends that share a position look like one append over several streams here.
     ordering: { columns: ["position"], position: ([sequence]) => positionOf(sequence!, null) },

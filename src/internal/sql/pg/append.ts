@@ -14,6 +14,8 @@ import { compareStreamIds } from "../../streamOrder.js"
 import type { Dialect } from "../dialect.js"
 import { AppendConflict, appendResult, emptyResult } from "../dialect.js"
 import { fromDays, positionOf } from "../rows.js"
+import type { CombinedRow } from "./combined.js"
+import { combinedResults, combinedStatement, combinedValues } from "./combined.js"
 import type { PgObjects } from "./objects.js"
 import { now, parameters, run, transaction } from "./objects.js"
 import { staleStreams, streamStates } from "./reads.js"
@@ -208,9 +210,44 @@ const withSeen = <A, R>(
   })
 
 /**
+ * An append to several streams (or one that only checks), in a transaction: it takes their locks
+ * in order, draws one position, and writes or checks each stream in stream id order.
+ */
+const appendSeveral = (objects: PgObjects, appends: ReadonlyArray<PreparedAppend>, inTransaction: boolean) => {
+  const written = new Map<string, AppendResult>()
+  return withSeen(
+    objects,
+    appends,
+    Effect.gen(function*() {
+      yield* lockStreams(objects, appends.map((append) => append.streamId))
+      const writing = appends.some((append) => append.events.length > 0)
+      const position = writing
+        ? BigInt(
+          (yield* run<{ value: string }>(`SELECT nextval($1::regclass)::text AS value`, [objects.sequenceName]))[0]!
+            .value
+        )
+        : undefined
+      for (const append of [...appends].sort((a, b) => compareStreamIds(a.streamId, b.streamId))) {
+        if (append.events.length === 0) yield* checkUnchanged(objects, append)
+        else written.set(append.streamId, yield* appendOne(objects, append, position, inTransaction))
+      }
+      const states = yield* streamStates(objects)(
+        appends.filter((append) => append.events.length === 0).map((a) => a.streamId)
+      )
+      return appends.map((append) =>
+        written.get(append.streamId) ??
+          emptyResult(append.streamId, states.find((state) => state.id === append.streamId))
+      )
+    }),
+    written
+  )
+}
+
+/**
  * Appends: one stream's append alone is one statement (its own transaction, or a savepoint in
  * the application's); several streams' take their locks in order in one transaction and share
- * one position. `readCommitted`: whether the server's default isolation is READ COMMITTED,
+ * one position; appends to one stream each can be combined into one statement (group commit, see
+ * combined.ts). `readCommitted`: whether the server's default isolation is READ COMMITTED,
  * which an append needs (it waits for its streams' locks, then reads their latest rows: a
  * REPEATABLE READ transaction would keep the snapshot it took before the wait and fail to
  * serialize); when it is not, the store's own appends ask for it.
@@ -219,57 +256,50 @@ export const makeAppend = (
   objects: PgObjects,
   readCommitted: boolean,
   notify: Effect.Effect<void>
-): Dialect["append"] => {
-  /** Appends to one stream from this process under way: one alone notifies from its statement. */
+): Pick<Dialect, "append" | "combined"> => {
+  /**
+   * Appends to one stream, and batches of them, from this process under way: one alone
+   * notifies from its statement.
+   */
   let inFlight = 0
-  const { sequenceName } = objects
   const inOwnTransaction = transaction(readCommitted)
-  return (appends) =>
+  const counted = <A, E, R>(use: (alone: boolean) => Effect.Effect<A, E, R>) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => inFlight++ === 0),
+      use,
+      () => Effect.sync(() => void inFlight--)
+    )
+  const statements = { notifying: combinedStatement(objects, true), quiet: combinedStatement(objects, false) }
+  const combined: Dialect["combined"]["append"] = (appends) =>
+    counted((alone) => {
+      const query = alone ? statements.notifying : statements.quiet
+      const stored = Effect.map(
+        run<CombinedRow>(query, combinedValues(objects, appends, alone)),
+        (rows) => combinedResults(appends, rows)
+      )
+      return (readCommitted ? stored : inOwnTransaction(stored)).pipe(
+        Effect.tap((results) => (alone || results.every((result) => result === undefined) ? Effect.void : notify))
+      )
+    })
+  const append: Dialect["append"] = (appends) =>
     Effect.gen(function*() {
       const single = appends.length === 1 && appends[0]!.events.length > 0
       const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
       if (single) {
         // Alone, the statement is its own transaction; inside the application's it gets a
         // savepoint, so that a failed append does not abort the application's transaction.
-        return yield* Effect.acquireUseRelease(
-          Effect.sync(() => inFlight++ === 0),
-          (alone) => {
-            const notifying = inTransaction || alone
-            const one = Effect.map(appendOne(objects, appends[0]!, undefined, notifying), (result) => [result])
-            return (inTransaction || !readCommitted ? inOwnTransaction(withSeen(objects, appends, one)) : one).pipe(
-              Effect.tap(() => (notifying ? Effect.void : notify))
-            )
-          },
-          () => Effect.sync(() => void inFlight--)
-        )
+        return yield* counted((alone) => {
+          const notifying = inTransaction || alone
+          const one = Effect.map(appendOne(objects, appends[0]!, undefined, notifying), (result) => [result])
+          return (inTransaction || !readCommitted ? inOwnTransaction(withSeen(objects, appends, one)) : one).pipe(
+            Effect.tap(() => (notifying ? Effect.void : notify))
+          )
+        })
       }
-      const written = new Map<string, AppendResult>()
-      const results = yield* inOwnTransaction(withSeen(
-        objects,
-        appends,
-        Effect.gen(function*() {
-          yield* lockStreams(objects, appends.map((append) => append.streamId))
-          const writing = appends.some((append) => append.events.length > 0)
-          const position = writing
-            ? BigInt(
-              (yield* run<{ value: string }>(`SELECT nextval($1::regclass)::text AS value`, [sequenceName]))[0]!.value
-            )
-            : undefined
-          for (const append of [...appends].sort((a, b) => compareStreamIds(a.streamId, b.streamId))) {
-            if (append.events.length === 0) yield* checkUnchanged(objects, append)
-            else written.set(append.streamId, yield* appendOne(objects, append, position, inTransaction))
-          }
-          const states = yield* streamStates(objects)(
-            appends.filter((append) => append.events.length === 0).map((a) => a.streamId)
-          )
-          return appends.map((append) =>
-            written.get(append.streamId) ??
-              emptyResult(append.streamId, states.find((state) => state.id === append.streamId))
-          )
-        }),
-        written
-      ))
+      const results = yield* inOwnTransaction(appendSeveral(objects, appends, inTransaction))
       if (!inTransaction && results.some((result) => result.events.length > 0)) yield* notify
       return results
     })
+  // Two batches in flight: one is sent while the other waits for its commit.
+  return { append, combined: { inFlight: 2, append: combined } }
 }

@@ -3,9 +3,8 @@
  * position numbered after the greatest stored, and the events inserted.
  */
 import * as Effect from "effect/Effect"
-import type { AppendResult } from "../../../EventStore.js"
 import * as ExpectedVersion from "../../../ExpectedVersion.js"
-import type { PreparedAppend } from "../../prepareAppend.js"
+import type { PreparedAppend, PreparedEvent } from "../../prepareAppend.js"
 import { compareStreamIds } from "../../streamOrder.js"
 import type { Dialect } from "../dialect.js"
 import { AppendConflict, appendResult, emptyResult } from "../dialect.js"
@@ -49,22 +48,32 @@ const moveStream = ({ tables: { entities, events } }: SqliteObjects, append: Pre
   )
 }
 
-const insertEvents = (
-  { tables: { events } }: SqliteObjects,
-  append: PreparedAppend,
-  versionBefore: number,
-  position: number,
-  timestamp: number
-) =>
+/** One event row to insert: an event of an append, with its version and its append's position. */
+interface EventRow {
+  readonly streamId: string
+  readonly event: PreparedEvent
+  readonly ordinal: number
+  readonly position: number
+}
+
+const eventRows = (append: PreparedAppend, versionBefore: number, position: number): ReadonlyArray<EventRow> =>
+  append.events.map((event, index) => ({
+    streamId: append.streamId,
+    event,
+    ordinal: versionBefore + index + 1,
+    position
+  }))
+
+const insertEvents = ({ tables: { events } }: SqliteObjects, rows: ReadonlyArray<EventRow>, timestamp: number) =>
   Effect.forEach(
-    chunks(append.events.map((event, index) => ({ event, ordinal: versionBefore + index + 1 })), rowsPerInsert),
-    (rows) =>
+    chunks(rows, rowsPerInsert),
+    (chunk) =>
       run(
         `INSERT INTO ${events} (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata,
           schema_version)
-        VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
-        rows.flatMap(({ event, ordinal }) => [
-          append.streamId,
+        VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+        chunk.flatMap(({ event, ordinal, position, streamId }) => [
+          streamId,
           event.type,
           event.data,
           event.actor,
@@ -77,6 +86,16 @@ const insertEvents = (
         ])
       ),
     { discard: true }
+  )
+
+/** The position after the greatest stored, and the time, for what a transaction appends. */
+const next = (objects: SqliteObjects) =>
+  Effect.map(
+    run<{ position: number; timestamp: number }>(
+      `SELECT COALESCE(MAX(position), 0) + 1 AS position, julianday('now') - 2440587.5 AS timestamp FROM ${objects.tables.events}`,
+      []
+    ),
+    (rows) => rows[0]!
   )
 
 export const append = (objects: SqliteObjects): Dialect["append"] => (appends) =>
@@ -103,21 +122,52 @@ export const append = (objects: SqliteObjects): Dialect["append"] => (appends) =
         emptyResult(append.streamId, unchanged.find((state) => state.id === append.streamId))
       )
     }
-    const [next] = yield* run<{ position: number; timestamp: number }>(
-      `SELECT COALESCE(MAX(position), 0) + 1 AS position, julianday('now') - 2440587.5 AS timestamp FROM ${objects.tables.events}`,
-      []
+    const { position, timestamp } = yield* next(objects)
+    const writing = sorted.filter((append) => append.events.length > 0)
+    yield* insertEvents(
+      objects,
+      writing.flatMap((append) => eventRows(append, versions.get(append.streamId)! - append.events.length, position)),
+      timestamp
     )
-    const results = new Map<string, AppendResult>()
-    for (const append of sorted.filter((append) => append.events.length > 0)) {
-      const version = versions.get(append.streamId)!
-      yield* insertEvents(objects, append, version - append.events.length, next!.position, next!.timestamp)
-      results.set(
-        append.streamId,
-        appendResult(append, version, positionOf(next!.position, null), fromDays(next!.timestamp))
-      )
-    }
+    const results = new Map(writing.map((append) => [
+      append.streamId,
+      appendResult(append, versions.get(append.streamId)!, positionOf(position, null), fromDays(timestamp))
+    ]))
     return appends.map((append) =>
       results.get(append.streamId) ??
         emptyResult(append.streamId, unchanged.find((state) => state.id === append.streamId))
     )
   }))
+
+/**
+ * Group commit: the appends waiting for the connection in one immediate transaction, one
+ * commit. Each is checked and moves its stream alone (one whose checks fail moves nothing), each
+ * has a position of its own, and the events of all go in the fewest inserts.
+ */
+export const combined = (objects: SqliteObjects): Dialect["combined"] => ({
+  // One connection: one batch at a time.
+  inFlight: 1,
+  append: (appends) =>
+    withImmediateTransaction(Effect.gen(function*() {
+      const versions: Array<number | undefined> = []
+      for (const append of appends) versions.push((yield* moveStream(objects, append))[0]?.version)
+      if (versions.every((version) => version === undefined)) return versions.map(() => undefined)
+      const { position: first, timestamp } = yield* next(objects)
+      // Positions in the order of the appends the batch stores.
+      let position = first
+      const stored = appends.flatMap((append, index) => {
+        const version = versions[index]
+        return version === undefined ? [] : [{ append, version, position: position++ }]
+      })
+      yield* insertEvents(
+        objects,
+        stored.flatMap(({ append, position, version }) => eventRows(append, version - append.events.length, position)),
+        timestamp
+      )
+      const results = new Map(stored.map(({ append, position, version }) => [
+        append.streamId,
+        appendResult(append, version, positionOf(position, null), fromDays(timestamp))
+      ]))
+      return appends.map((append) => results.get(append.streamId))
+    }))
+})

@@ -1,0 +1,140 @@
+/**
+ * Group commit: work submitted while earlier work is in flight waits, and is taken as one batch
+ * when a batch can start, so that many appends share one round trip and one commit.
+ *
+ * No timer forms a batch, and no fiber of its own runs one: a caller that finds fewer than
+ * `inFlight` batches under way leads one at once; one that finds them all busy waits. When a
+ * batch ends and items wait, the oldest of them is told to lead. A leader gives the other fibers
+ * one turn of the scheduler (no timer: only fibers already able to run get it), takes the
+ * waiting items that fit in one batch, alone if there are none, runs them in its own fiber (with
+ * its services: clock, tracer) and hands each its outcome. So batches grow only while the
+ * database is busy, or while callers are ready at the same moment: the callers of a batch that
+ * just ended, or, with a driver that runs statements synchronously (better-sqlite3), every caller,
+ * since none of them can submit while a statement runs.
+ *
+ * Items with the same key never share a batch (two appends to one stream go to consecutive
+ * batches, in the order they came), and a batch holds at most `maxItems` items and, past its
+ * first, `maxWeight` of their weight. A caller interrupted before its item was taken withdraws
+ * it; once taken into a batch of several, the item runs to its end (as a statement already
+ * sent does), and their leader's interruption waits for the batch. An item alone is
+ * interrupted as it would be without group commit.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+
+export interface Options<I, O> {
+  /** How many batches may be in flight at once. */
+  readonly inFlight: number
+  readonly maxItems: number
+  readonly maxWeight: number
+  readonly weight: (item: I) => number
+  /** Items with one key are never in one batch. */
+  readonly key: (item: I) => string
+  /** Runs a batch: one outcome per item, in their order. It cannot fail; a defect fails every item. */
+  readonly run: (batch: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<O>>
+}
+
+export interface GroupCommit<I, O> {
+  readonly submit: (item: I) => Effect.Effect<O>
+}
+
+/** What a waiting caller is told: its outcome, or that it leads the next batch. */
+type Turn<O> = { readonly _tag: "Done"; readonly exit: Exit.Exit<O> } | { readonly _tag: "Lead" }
+
+interface Entry<I, O> {
+  readonly item: I
+  readonly turn: Deferred.Deferred<Turn<O>>
+  /** Waiting; leading the next batch (told, not yet started); or taken into a batch. */
+  state: "waiting" | "leading" | "taken"
+}
+
+export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
+  let running = 0
+  let waiting: Array<Entry<I, O>> = []
+
+  /** The waiting items that fit in a batch after `first`, oldest first; the rest keep their order. */
+  const takeAfter = (first: Entry<I, O>): Array<Entry<I, O>> => {
+    const batch = [first]
+    const rest: Array<Entry<I, O>> = []
+    const keys = new Set([options.key(first.item)])
+    let weight = options.weight(first.item)
+    for (const entry of waiting) {
+      const key = options.key(entry.item)
+      const itemWeight = options.weight(entry.item)
+      // Once one item of a key waits for a later batch, the later items of that key do too.
+      if (!keys.has(key) && batch.length < options.maxItems && weight + itemWeight <= options.maxWeight) {
+        entry.state = "taken"
+        batch.push(entry)
+        weight += itemWeight
+      } else {
+        rest.push(entry)
+      }
+      keys.add(key)
+    }
+    waiting = rest
+    return batch
+  }
+
+  /** A batch ended (or a leader withdrew): the oldest waiting caller leads the next. */
+  const release = () => {
+    running--
+    const next = waiting.shift()
+    if (next === undefined) return
+    running++
+    next.state = "leading"
+    Deferred.unsafeDone(next.turn, Exit.succeed({ _tag: "Lead" }))
+  }
+
+  /**
+   * Runs a batch led by `first` and hands out its outcomes; `first`'s own is returned. Alone,
+   * the item can be interrupted as it could be without group commit (`restore`); a batch of
+   * several runs to its end for every caller in it.
+   */
+  const lead = (first: Entry<I, O>, restore: <A>(effect: Effect.Effect<A>) => Effect.Effect<A>): Effect.Effect<O> =>
+    Effect.zipRight(
+      Effect.yieldNow(),
+      Effect.suspend(() => {
+        const batch = takeAfter(first)
+        const items = batch.map((entry) => entry.item)
+        return Effect.exit(batch.length === 1 ? restore(options.run(items)) : options.run(items)).pipe(
+          Effect.flatMap((exit) => {
+            const outcomes = batch.map((_, index): Exit.Exit<O> =>
+              Exit.isSuccess(exit) ? Exit.succeed(exit.value[index]!) : (exit as Exit.Exit<never>)
+            )
+            for (const [index, entry] of batch.entries()) {
+              if (index > 0) Deferred.unsafeDone(entry.turn, Exit.succeed({ _tag: "Done", exit: outcomes[index]! }))
+            }
+            return outcomes[0]!
+          }),
+          Effect.ensuring(Effect.sync(release))
+        )
+      })
+    )
+
+  const submit = (item: I): Effect.Effect<O> =>
+    Effect.suspend(() => {
+      const entry: Entry<I, O> = { item, turn: Deferred.unsafeMake<Turn<O>>(FiberId.none), state: "waiting" }
+      if (running < options.inFlight && waiting.length === 0) {
+        running++
+        entry.state = "leading"
+        return Effect.uninterruptibleMask((restore) => lead(entry, restore))
+      }
+      waiting.push(entry)
+      // Once told its turn, the caller acts on it whatever interrupts it: a leader's slot is not lost.
+      return Effect.uninterruptibleMask((restore) =>
+        restore(Deferred.await(entry.turn)).pipe(
+          Effect.onInterrupt(() =>
+            Effect.sync(() => {
+              if (entry.state === "waiting") waiting = waiting.filter((other) => other !== entry)
+              // Told to lead but interrupted before it started: the next one leads instead.
+              else if (entry.state === "leading") release()
+            })
+          ),
+          Effect.flatMap((turn) => (turn._tag === "Done" ? turn.exit : lead(entry, restore)))
+        )
+      )
+    })
+  return { submit }
+}
