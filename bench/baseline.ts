@@ -56,6 +56,85 @@ export const pgAppend = (pool: pg.Pool | pg.PoolClient, schema: string) => {
   }
 }
 
+/**
+ * PostgreSQL, appends batched by hand: what a careful application could do with the driver
+ * alone when it has many appends to new or existing streams at once. One statement stores a
+ * batch over arrays: it creates (or moves, at the versions given) every stream, draws a position
+ * for each, and inserts all their events; it fails if any stream's check fails.
+ */
+export const pgBatchedAppend = (pool: pg.Pool, schema: string) => {
+  const write = async (
+    stream: string,
+    batch: ReadonlyArray<{ readonly streamId: string; readonly version?: number; readonly rows: ReadonlyArray<NewRow> }>
+  ) => {
+    const events = batch.flatMap((append) => append.rows.map((row, index) => ({ append, row, k: index + 1 })))
+    const result = await pool.query(
+      `WITH input AS (SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) AS a(id, count, expected)),
+      stream AS (${stream}),
+      positioned AS (SELECT id, version, nextval('${schema}.events_position_seq') AS position FROM stream)
+      INSERT INTO ${schema}.events (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata)
+      SELECT e.id, e.name, e.details, 'bench', ${now}, p.version - i.count + e.k, p.position, gen_random_uuid()::text, '{}'
+      FROM unnest($4::text[], $5::int[], $6::text[], $7::text[]) AS e(id, k, name, details)
+        JOIN positioned p ON p.id = e.id JOIN input i ON i.id = e.id`,
+      [
+        batch.map((append) => append.streamId),
+        batch.map((append) => append.rows.length),
+        batch.map((append) => append.version ?? 0),
+        events.map(({ append }) => append.streamId),
+        events.map(({ k }) => k),
+        events.map(({ row }) => row.type),
+        events.map(({ row }) => row.data)
+      ]
+    )
+    if (result.rowCount !== events.length) throw new Error(`a conflict in a batch of ${batch.length}`)
+  }
+  return {
+    /** Appends that create their streams. */
+    create: (batch: ReadonlyArray<{ readonly streamId: string; readonly rows: ReadonlyArray<NewRow> }>) =>
+      write(
+        `INSERT INTO ${schema}.entities (id, type, version, transaction_id)
+        SELECT id, 'bench', count, pg_current_xact_id() FROM input ON CONFLICT (id) DO NOTHING RETURNING id, version`,
+        batch
+      ),
+    /** Appends expecting their streams at the versions given. */
+    exact: (
+      batch: ReadonlyArray<
+        { readonly streamId: string; readonly version: number; readonly rows: ReadonlyArray<NewRow> }
+      >
+    ) =>
+      write(
+        `UPDATE ${schema}.entities AS s SET version = s.version + i.count, transaction_id = pg_current_xact_id()
+        FROM input i WHERE s.id = i.id AND s.type = 'bench' AND s.version = i.expected RETURNING s.id, s.version`,
+        batch
+      ),
+    /** The versions of several streams in one query. */
+    versions: async (streamIds: ReadonlyArray<string>) => {
+      const result = await pool.query(`SELECT id, version FROM ${schema}.entities WHERE id = ANY($1::text[])`, [
+        streamIds
+      ])
+      const versions = new Map<string, number>(result.rows.map((row) => [row.id, row.version]))
+      return streamIds.map((id) => versions.get(id) ?? 0)
+    }
+  }
+}
+
+/** SQLite, appends batched by hand: one immediate transaction for a batch, prepared statements. */
+export const sqliteBatchedAppend = (database: Database.Database) => {
+  const one = sqliteAppend(database)
+  const inTransaction = <A>(batch: ReadonlyArray<A>, write: (append: A) => void) =>
+    database.transaction(() => batch.forEach(write)).immediate()
+  return {
+    create: (batch: ReadonlyArray<{ readonly streamId: string; readonly rows: ReadonlyArray<NewRow> }>) =>
+      inTransaction(batch, ({ rows, streamId }) => one.createIn(streamId, rows)),
+    exact: (
+      batch: ReadonlyArray<
+        { readonly streamId: string; readonly version: number; readonly rows: ReadonlyArray<NewRow> }
+      >
+    ) => inTransaction(batch, ({ rows, streamId, version }) => one.exactIn(streamId, version, rows)),
+    version: one.version
+  }
+}
+
 /** SQLite: one immediate transaction checks the version, numbers the position and inserts. */
 export const sqliteAppend = (database: Database.Database) => {
   const create = database.prepare(
@@ -79,15 +158,16 @@ export const sqliteAppend = (database: Database.Database) => {
       insert.run(streamId, row.type, row.data, timestamp, moved.version - rows.length + index + 1, position)
     )
   }
+  /** Inside a transaction already begun. */
+  const createIn = (streamId: string, rows: ReadonlyArray<NewRow>) =>
+    write(streamId, create.get(streamId, rows.length) as { version: number } | undefined, rows)
+  const exactIn = (streamId: string, expected: number, rows: ReadonlyArray<NewRow>) =>
+    write(streamId, move.get(rows.length, streamId, expected) as { version: number } | undefined, rows)
   return {
-    create:
-      database.transaction((streamId: string, rows: ReadonlyArray<NewRow>) =>
-        write(streamId, create.get(streamId, rows.length) as { version: number } | undefined, rows)
-      ).immediate,
-    exact:
-      database.transaction((streamId: string, expected: number, rows: ReadonlyArray<NewRow>) =>
-        write(streamId, move.get(rows.length, streamId, expected) as { version: number } | undefined, rows)
-      ).immediate,
+    create: database.transaction(createIn).immediate,
+    exact: database.transaction(exactIn).immediate,
+    createIn,
+    exactIn,
     version: (streamId: string) => (version.get(streamId) as number | undefined) ?? 0
   }
 }

@@ -34,6 +34,11 @@ export interface Result {
    * flat, higher is worse).
    */
   readonly stores?: { readonly small: StoreSize; readonly large: StoreSize }
+  /**
+   * The rates of a second baseline that batches appends by hand (the best an application could
+   * do with the driver alone), and the library's ratio to it.
+   */
+  readonly batched?: { readonly baseline: number; readonly ratio: number }
   readonly note?: string
 }
 

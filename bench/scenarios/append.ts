@@ -13,7 +13,7 @@ import type { ManagedRuntime } from "effect"
 import type { ProjectionStore } from "effect-eventsourcing"
 import { CommandHandler, Decider, EventStore, ExpectedVersion } from "effect-eventsourcing"
 import type { NewRow } from "../baseline.js"
-import { pgAppend, sqliteAppend } from "../baseline.js"
+import { pgAppend, pgBatchedAppend, sqliteAppend, sqliteBatchedAppend } from "../baseline.js"
 import type { Backend, Environment, Result } from "../support.js"
 import { concurrently, rate, time, writers } from "../support.js"
 
@@ -30,18 +30,31 @@ const rows = (count: number, n: number): ReadonlyArray<NewRow> =>
 const indices = (count: number) => Array.from({ length: count }, (_, index) => index)
 
 /**
- * The best of `rounds` measurements of each side, alternating them so that drift hits both,
- * after one round of each to warm up (compilers, connections, caches).
+ * The best of `rounds` measurements of each side, taking them in turn so that drift hits every
+ * side, after one round of each to warm up (compilers, connections, caches).
  */
-const bestOf = async (rounds: number, library: () => Promise<number>, baseline: () => Promise<number>) => {
-  await library()
-  await baseline()
-  let best = { library: 0, baseline: 0 }
+const bestOf = async <K extends string>(rounds: number, sides: Record<K, () => Promise<number>>) => {
+  const names = Object.keys(sides) as Array<K>
+  for (const name of names) await sides[name]()
+  const best = Object.fromEntries(names.map((name) => [name, 0])) as Record<K, number>
   for (let round = 0; round < rounds; round++) {
-    best = { library: Math.max(best.library, await library()), baseline: Math.max(best.baseline, await baseline()) }
+    for (const name of names) best[name] = Math.max(best[name], await sides[name]())
   }
   return best
 }
+
+/** The hand-batched baseline's batches: one per writer's worth of appends, two in flight. */
+const handBatch = writers
+const batchesInFlight = 2
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, index) => items.slice(index * size, (index + 1) * size))
+
+/** The figures beside the hand-batched baseline, as a result's `batched` and its note. */
+const batchedExtra = (library: number, batched: number): Partial<Result> => ({
+  batched: { baseline: batched, ratio: library / batched },
+  note: `batched by hand: ${batched.toFixed(0)} (${(library / batched).toFixed(2)})`
+})
 
 export const newStreams = async (
   environment: Environment,
@@ -83,13 +96,31 @@ export const newStreams = async (
     })
     return appends / seconds
   }
-  const best = await bestOf(options.rounds, library, baseline)
+  const batched = async () => {
+    const tag = `batched-${run}-${round++}`
+    const batches = chunks(
+      indices(appends).map((n) => ({ streamId: `${tag}-${n}`, rows: rows(eventsPerAppend, n) })),
+      handBatch
+    )
+    if (backend === "postgres") {
+      const append = pgBatchedAppend(environment.pool, environment.schema)
+      const seconds = await time(() => concurrently(batchesInFlight, batches.length, (n) => append.create(batches[n]!)))
+      return appends / seconds
+    }
+    const append = sqliteBatchedAppend(environment.sqlite)
+    const seconds = await time(async () => {
+      for (const batch of batches) append.create(batch)
+    })
+    return appends / seconds
+  }
+  const best = await bestOf(options.rounds, { library, baseline, batched })
   return rate(
     eventsPerAppend === 1 ? "1. append 1 event, 8 writers, new streams" : "2. append 10 events, 8 writers, new streams",
     backend,
     "appends/s",
     best.library,
-    best.baseline
+    best.baseline,
+    batchedExtra(best.library, best.batched)
   )
 }
 
@@ -170,13 +201,40 @@ export const existingStreams = async (
       { concurrency: writers, discard: true }
     )
   }))
-  const best = await bestOf(options.rounds, library, baseline)
+  // Batched by hand: a batch's versions in one query, then one statement appends at them.
+  const batched = async () => {
+    const tag = `base-existing-${run}`
+    const batches = chunks(indices(appends), handBatch)
+    if (backend === "postgres") {
+      const append = pgBatchedAppend(environment.pool, environment.schema)
+      const seconds = await time(() =>
+        concurrently(batchesInFlight, batches.length, async (b) => {
+          const batch = batches[b]!.map((n) => ({ streamId: `${tag}-${n % streams}`, rows: rows(1, n) }))
+          const versions = await append.versions(batch.map((append) => append.streamId))
+          await append.exact(batch.map((append, index) => ({ ...append, version: versions[index]! })))
+        })
+      )
+      return appends / seconds
+    }
+    const append = sqliteBatchedAppend(environment.sqlite)
+    const seconds = await time(async () => {
+      for (const batch of batches) {
+        append.exact(batch.map((n) => {
+          const streamId = `${tag}-${n % streams}`
+          return { streamId, version: append.version(streamId), rows: rows(1, n) }
+        }))
+      }
+    })
+    return appends / seconds
+  }
+  const best = await bestOf(options.rounds, { library, baseline, batched })
   return rate(
     "3. read version + append exact, 8 writers, 1,000 streams",
     backend,
     "appends/s",
     best.library,
-    best.baseline
+    best.baseline,
+    batchedExtra(best.library, best.batched)
   )
 }
 

@@ -2,15 +2,16 @@
  * Group commit: work submitted while earlier work is in flight waits, and is taken as one batch
  * when a batch can start, so that many appends share one round trip and one commit.
  *
- * No timer forms a batch, and no fiber of its own runs one: a caller that finds fewer than
- * `inFlight` batches under way leads one at once; one that finds them all busy waits. When a
- * batch ends and items wait, the oldest of them is told to lead. A leader gives the other fibers
- * one turn of the scheduler (no timer: only fibers already able to run get it), takes the
- * waiting items that fit in one batch, alone if there are none, runs them in its own fiber (with
- * its services: clock, tracer) and hands each its outcome. So batches grow only while the
- * database is busy, or while callers are ready at the same moment: the callers of a batch that
- * just ended, or, with a driver that runs statements synchronously (better-sqlite3), every caller,
- * since none of them can submit while a statement runs.
+ * No timer forms a batch, and no fiber of its own runs one: a caller that finds a slot free
+ * (fewer than `inFlight` batches under way) and no batch forming leads one; any other waits.
+ * A leader gives the other fibers one turn of the scheduler (no timer: only fibers already able
+ * to run get it; callers that come meanwhile join its batch), takes the waiting items that fit
+ * in one batch, alone if there are none, runs them in its own fiber (with its services: clock,
+ * tracer) and hands each its outcome. When a batch ends and items wait, the oldest of them is
+ * told to lead the next. So batches grow while the database is busy, or while callers are ready
+ * at the same moment: the callers of a batch that just ended, or, with a driver that runs
+ * statements synchronously (better-sqlite3), every caller, since none of them can submit while a
+ * statement runs.
  *
  * Items with the same key never share a batch (two appends to one stream go to consecutive
  * batches, in the order they came), and a batch holds at most `maxItems` items and, past its
@@ -51,7 +52,10 @@ interface Entry<I, O> {
 }
 
 export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
+  /** Batches in flight, counting those whose leaders are still forming them. */
   let running = 0
+  /** Leaders that have not yet taken their batch: callers that come meanwhile join it. */
+  let forming = 0
   let waiting: Array<Entry<I, O>> = []
 
   /** The waiting items that fit in a batch after `first`, oldest first; the rest keep their order. */
@@ -77,14 +81,24 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
     return batch
   }
 
-  /** A batch ended (or a leader withdrew): the oldest waiting caller leads the next. */
-  const release = () => {
-    running--
+  /**
+   * Tells the oldest waiting caller to lead the next batch, if a slot is free and no leader is
+   * still forming one (it will take the waiting callers itself).
+   */
+  const promote = () => {
+    if (forming > 0 || running >= options.inFlight) return
     const next = waiting.shift()
     if (next === undefined) return
     running++
+    forming++
     next.state = "leading"
     Deferred.unsafeDone(next.turn, Exit.succeed({ _tag: "Lead" }))
+  }
+
+  /** A batch ended: its slot is free. */
+  const release = () => {
+    running--
+    promote()
   }
 
   /**
@@ -96,7 +110,10 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
     Effect.zipRight(
       Effect.yieldNow(),
       Effect.suspend(() => {
+        forming--
         const batch = takeAfter(first)
+        // What did not fit may start a batch of its own in a free slot.
+        promote()
         const items = batch.map((entry) => entry.item)
         return Effect.exit(batch.length === 1 ? restore(options.run(items)) : options.run(items)).pipe(
           Effect.flatMap((exit) => {
@@ -116,8 +133,9 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
   const submit = (item: I): Effect.Effect<O> =>
     Effect.suspend(() => {
       const entry: Entry<I, O> = { item, turn: Deferred.unsafeMake<Turn<O>>(FiberId.none), state: "waiting" }
-      if (running < options.inFlight && waiting.length === 0) {
+      if (running < options.inFlight && forming === 0 && waiting.length === 0) {
         running++
+        forming++
         entry.state = "leading"
         return Effect.uninterruptibleMask((restore) => lead(entry, restore))
       }
@@ -129,7 +147,10 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
             Effect.sync(() => {
               if (entry.state === "waiting") waiting = waiting.filter((other) => other !== entry)
               // Told to lead but interrupted before it started: the next one leads instead.
-              else if (entry.state === "leading") release()
+              else if (entry.state === "leading") {
+                forming--
+                release()
+              }
             })
           ),
           Effect.flatMap((turn) => (turn._tag === "Done" ? turn.exit : lead(entry, restore)))

@@ -1,8 +1,8 @@
 /**
  * Group commit on both SQL backends: appends that come while others are in flight are stored
  * together, in one transaction, and each keeps its own outcome. The tests hold the database's
- * writes from outside (PostgreSQL: the advisory locks of two streams, so that the appends to them
- * fill every batch slot; SQLite: its write lock, from a connection of its own), queue appends
+ * writes from outside (PostgreSQL: the advisory locks of four streams, so that the appends to
+ * them fill every batch slot; SQLite: its write lock, from a connection of its own), queue appends
  * behind them, then let go, so that the queued appends form one batch for certain.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -32,7 +32,8 @@ interface Setup {
 
 const pgSetup = (): Setup => {
   const schema = isolatedSchema("group_commit")
-  const slotStreams = ["slot-1", "slot-2"].map((id) => `${id}-${crypto.randomUUID()}`)
+  // As many as the store has batches in flight (pg/append.ts).
+  const slotStreams = [1, 2, 3, 4].map((n) => `slot-${n}-${crypto.randomUUID()}`)
   return {
     name: "PostgreSQL",
     skip: skipPostgres,
@@ -111,14 +112,14 @@ const counts = Effect.gen(function*() {
 const fillSlots = (setup: Setup) =>
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
-    const started = (yield* counts).batches
-    const slots = yield* Effect.forEach(
-      setup.slotStreams,
-      (streamId) => Effect.fork(store.append(request(streamId, ExpectedVersion.any))),
-      { concurrency: "unbounded" }
-    )
-    while ((yield* counts).batches < started + setup.slotStreams.length) yield* Effect.sleep("5 millis")
-    return slots
+    // One at a time: appends sent together would share one batch, and so one slot.
+    return yield* Effect.forEach(setup.slotStreams, (streamId) =>
+      Effect.gen(function*() {
+        const started = (yield* counts).batches
+        const slot = yield* Effect.fork(store.append(request(streamId, ExpectedVersion.any)))
+        while ((yield* counts).batches === started) yield* Effect.sleep("5 millis")
+        return slot
+      }))
   })
 
 /**

@@ -300,6 +300,7 @@ export const makeAppend = (
       if (!inTransaction && results.some((result) => result.events.length > 0)) yield* notify
       return results
     })
-  // Two batches in flight: one is sent while the other waits for its commit.
-  return { append, combined: { inFlight: 2, append: combined } }
+  // Up to four batches in flight: one slow batch (its streams locked by an application's
+  // transaction) leaves the others a way to the database.
+  return { append, combined: { inFlight: 4, append: combined } }
 }
