@@ -60,7 +60,7 @@ export const pgAppend = (pool: pg.Pool | pg.PoolClient, schema: string) => {
  * PostgreSQL, appends batched by hand: what a careful application could do with the driver
  * alone when it has many appends to new or existing streams at once. One statement stores a
  * batch over arrays: it creates (or moves, at the versions given) every stream, draws a position
- * for each, and inserts all their events; it fails if any stream's check fails.
+ * for each, and inserts all their events; it fails, storing nothing, if any stream's check fails.
  */
 export const pgBatchedAppend = (pool: pg.Pool, schema: string) => {
   const write = async (
@@ -75,7 +75,9 @@ export const pgBatchedAppend = (pool: pg.Pool, schema: string) => {
       INSERT INTO ${schema}.events (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata)
       SELECT e.id, e.name, e.details, 'bench', ${now}, p.version - i.count + e.k, p.position, gen_random_uuid()::text, '{}'
       FROM unnest($4::text[], $5::int[], $6::text[], $7::text[]) AS e(id, k, name, details)
-        JOIN positioned p ON p.id = e.id JOIN input i ON i.id = e.id`,
+        JOIN positioned p ON p.id = e.id JOIN input i ON i.id = e.id
+      -- A stream whose check failed fails the whole statement (division by zero), storing nothing.
+      WHERE 1 / (CASE WHEN (SELECT count(*) FROM stream) = cardinality($1::text[]) THEN 1 ELSE 0 END) = 1`,
       [
         batch.map((append) => append.streamId),
         batch.map((append) => append.rows.length),
@@ -116,6 +118,36 @@ export const pgBatchedAppend = (pool: pg.Pool, schema: string) => {
       return streamIds.map((id) => versions.get(id) ?? 0)
     }
   }
+}
+
+/**
+ * Group commit by hand over `write`: writers call `submit` and wait for their own append;
+ * appends that come while a batch is in flight go together in the next one, one batch in flight
+ * at a time (the batch starts after a microtask, so that writers ready at once share it).
+ */
+export const handGroupCommit = <A>(write: (batch: ReadonlyArray<A>) => Promise<void>) => {
+  let queue: Array<{ readonly item: A; readonly done: (error?: unknown) => void }> = []
+  let inFlight = false
+  const flush = async () => {
+    inFlight = true
+    await Promise.resolve()
+    while (queue.length > 0) {
+      const batch = queue
+      queue = []
+      try {
+        await write(batch.map((entry) => entry.item))
+        batch.forEach((entry) => entry.done())
+      } catch (error) {
+        batch.forEach((entry) => entry.done(error))
+      }
+    }
+    inFlight = false
+  }
+  return (item: A) =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({ item, done: (error) => (error === undefined ? resolve() : reject(error)) })
+      if (!inFlight) void flush()
+    })
 }
 
 /** SQLite, appends batched by hand: one immediate transaction for a batch, prepared statements. */

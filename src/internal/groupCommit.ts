@@ -13,8 +13,9 @@
  * statements synchronously (better-sqlite3), every caller, since none of them can submit while a
  * statement runs.
  *
- * Items with the same key never share a batch (two appends to one stream go to consecutive
- * batches, in the order they came), and a batch holds at most `maxItems` items and, past its
+ * Items with the same key never share a batch, nor are they in flight at once: the items of one
+ * key (the appends to one stream) go in consecutive batches, in the order they came, and wait
+ * without holding a slot while one of them is in flight. A batch holds at most `maxItems` items and, past its
  * first, `maxWeight` of their weight. A caller interrupted before its item was taken withdraws
  * it; once taken into a batch of several, the item runs to its end (as a statement already
  * sent does), and their leader's interruption waits for the batch. An item alone is
@@ -57,6 +58,19 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
   /** Leaders that have not yet taken their batch: callers that come meanwhile join it. */
   let forming = 0
   let waiting: Array<Entry<I, O>> = []
+  /** The keys of the items in flight (or of leaders forming a batch), and how many of each. */
+  const keysInFlight = new Map<string, number>()
+  const busy = (item: I) => keysInFlight.has(options.key(item))
+  const hold = (item: I) => {
+    const key = options.key(item)
+    keysInFlight.set(key, (keysInFlight.get(key) ?? 0) + 1)
+  }
+  const letGo = (item: I) => {
+    const key = options.key(item)
+    const count = keysInFlight.get(key)! - 1
+    if (count === 0) keysInFlight.delete(key)
+    else keysInFlight.set(key, count)
+  }
 
   /** The waiting items that fit in a batch after `first`, oldest first; the rest keep their order. */
   const takeAfter = (first: Entry<I, O>): Array<Entry<I, O>> => {
@@ -67,9 +81,14 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
     for (const entry of waiting) {
       const key = options.key(entry.item)
       const itemWeight = options.weight(entry.item)
-      // Once one item of a key waits for a later batch, the later items of that key do too.
-      if (!keys.has(key) && batch.length < options.maxItems && weight + itemWeight <= options.maxWeight) {
+      // Once one item of a key waits for a later batch, the later items of that key do too; and
+      // an item of a key in flight waits until that batch has ended.
+      if (
+        !keys.has(key) && !keysInFlight.has(key) && batch.length < options.maxItems &&
+        weight + itemWeight <= options.maxWeight
+      ) {
         entry.state = "taken"
+        hold(entry.item)
         batch.push(entry)
         weight += itemWeight
       } else {
@@ -82,21 +101,28 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
   }
 
   /**
-   * Tells the oldest waiting caller to lead the next batch, if a slot is free and no leader is
-   * still forming one (it will take the waiting callers itself).
+   * Tells the oldest waiting caller whose key is not in flight to lead the next batch, if a slot
+   * is free and no leader is still forming one (it will take the waiting callers itself).
    */
   const promote = () => {
     if (forming > 0 || running >= options.inFlight) return
-    const next = waiting.shift()
-    if (next === undefined) return
-    running++
-    forming++
-    next.state = "leading"
-    Deferred.unsafeDone(next.turn, Exit.succeed({ _tag: "Lead" }))
+    const index = waiting.findIndex((entry) => !busy(entry.item))
+    if (index === -1) return
+    const [next] = waiting.splice(index, 1)
+    startLeading(next!)
+    Deferred.unsafeDone(next!.turn, Exit.succeed({ _tag: "Lead" }))
   }
 
-  /** A batch ended: its slot is free. */
-  const release = () => {
+  const startLeading = (entry: Entry<I, O>) => {
+    running++
+    forming++
+    hold(entry.item)
+    entry.state = "leading"
+  }
+
+  /** A batch ended (or a leader withdrew): its slot and its keys are free. */
+  const release = (items: ReadonlyArray<I>) => {
+    items.forEach(letGo)
     running--
     promote()
   }
@@ -125,7 +151,7 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
             }
             return outcomes[0]!
           }),
-          Effect.ensuring(Effect.sync(release))
+          Effect.ensuring(Effect.sync(() => release(items)))
         )
       })
     )
@@ -133,13 +159,13 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
   const submit = (item: I): Effect.Effect<O> =>
     Effect.suspend(() => {
       const entry: Entry<I, O> = { item, turn: Deferred.unsafeMake<Turn<O>>(FiberId.none), state: "waiting" }
-      if (running < options.inFlight && forming === 0 && waiting.length === 0) {
-        running++
-        forming++
-        entry.state = "leading"
+      if (running < options.inFlight && forming === 0 && waiting.length === 0 && !busy(item)) {
+        startLeading(entry)
         return Effect.uninterruptibleMask((restore) => lead(entry, restore))
       }
       waiting.push(entry)
+      // A slot may be free while the oldest waiting items' keys are in flight.
+      promote()
       // Once told its turn, the caller acts on it whatever interrupts it: a leader's slot is not lost.
       return Effect.uninterruptibleMask((restore) =>
         restore(Deferred.await(entry.turn)).pipe(
@@ -149,7 +175,7 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
               // Told to lead but interrupted before it started: the next one leads instead.
               else if (entry.state === "leading") {
                 forming--
-                release()
+                release([entry.item])
               }
             })
           ),

@@ -67,6 +67,7 @@ export const prepareAppends = (
   }
   const seen = new Set<string>()
   const prepared: Array<PreparedAppend> = []
+  let contextMetadata: string | undefined
   for (const request of requests as ReadonlyArray<unknown>) {
     const streamId = isObject(request) && typeof request.streamId === "string" ? request.streamId : ""
     const invalid = (reason: string) => Either.left(new InvalidAppendError({ streamId, reason }))
@@ -100,7 +101,10 @@ export const prepareAppends = (
       const metadataValue = event.metadata === undefined
         ? context.metadata
         : { ...context.metadata, ...(event.metadata as EventMetadata) }
-      const metadata = toJson(metadataValue)
+      // Most events carry the context's metadata alone: its text is written once per call.
+      const metadata = event.metadata === undefined
+        ? (contextMetadata ??= toJson(context.metadata))
+        : toJson(metadataValue)
       if (metadata === undefined) return invalid(`${where} has metadata that JSON cannot hold faithfully`)
       const id = event.id ?? makeId()
       const idProblem = nameProblem(id, `the id of ${where}`)

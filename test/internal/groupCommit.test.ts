@@ -96,6 +96,25 @@ describe("group commit", () => {
       yield* Effect.forEach(fibers, Fiber.join)
     }))
 
+  it.effect("keeps an item whose key is in flight waiting, without holding up other keys", () =>
+    Effect.gen(function*() {
+      const { batches, commit, releaseNext, settle } = yield* recorded({ inFlight: 2 })
+      const first = yield* Effect.fork(commit.submit({ key: "s" }))
+      yield* settle
+      const again = yield* Effect.fork(commit.submit({ key: "s" }))
+      yield* settle
+      const other = yield* Effect.fork(commit.submit({ key: "t" }))
+      yield* settle
+      // "t" takes the free slot; the second "s" waits for the first.
+      expect(batches).toEqual([["s"], ["t"]])
+      yield* releaseNext
+      yield* settle
+      expect(batches).toEqual([["s"], ["t"], ["s"]])
+      yield* releaseNext
+      yield* releaseNext
+      expect(yield* Effect.forEach([first, again, other], Fiber.join)).toEqual(["done s", "done s", "done t"])
+    }))
+
   it.effect("limits a batch by items and by weight, but always takes its first item", () =>
     Effect.gen(function*() {
       const { batches, commit, releaseNext, settle } = yield* recorded({ inFlight: 1, maxItems: 2, maxWeight: 10 })
