@@ -35,20 +35,23 @@ export interface AppendContext {
 }
 
 /**
- * Whether a string is well-formed Unicode (no lone surrogate). A database stores text as UTF-8,
- * which cannot hold a lone surrogate: PostgreSQL would turn it into U+FFFD, so two different ids
- * would name one stream.
+ * Whether every database can store a string as text and give it back: it is well-formed Unicode
+ * (no lone surrogate) and holds no NUL character. A database stores text as UTF-8, which cannot
+ * hold a lone surrogate: PostgreSQL would turn it into U+FFFD, so two different ids would name
+ * one stream; and PostgreSQL refuses NUL in text, where SQLite would store it.
  */
-export const isWellFormed = (text: string): boolean => !loneSurrogate.test(text)
+export const isStorable = (text: string): boolean => !unstorable.test(text)
 
-const loneSurrogate = /\p{Cs}/u
+const unstorable = /[\p{Cs}\u0000]/u
 
 /** The text of an append's name-like field, or why it cannot be stored. */
 const nameProblem = (value: unknown, what: string): string | undefined =>
   typeof value !== "string" || value.length === 0
     ? `${what} must be a non-empty string`
-    : isWellFormed(value)
+    : isStorable(value)
     ? undefined
+    : value.includes("\u0000")
+    ? `${what} holds a NUL character, which a database's text cannot hold`
     : `${what} is not well-formed Unicode (it holds a lone surrogate)`
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null

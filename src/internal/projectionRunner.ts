@@ -14,7 +14,7 @@ import { EventStore } from "../EventStore.js"
 import * as Position from "../Position.js"
 import type { Projection } from "../Projection.js"
 import { ProjectionStore } from "../ProjectionStore.js"
-import { isWellFormed } from "./prepareAppend.js"
+import { isStorable } from "./prepareAppend.js"
 import type { BatchOptions } from "./projectionBatches.js"
 import * as Batches from "./projectionBatches.js"
 import * as RunnerSupport from "./projectionRunnerSupport.js"
@@ -30,10 +30,13 @@ const reconnect = Schedule.exponential("100 millis").pipe(Schedule.union(Schedul
 
 /** The stored types a projection consumes; a projection that cannot run is a defect. */
 const consumedTypes = (projection: Projection<any, any, any>): Effect.Effect<ReadonlySet<string>> => {
-  if (typeof projection.name !== "string" || projection.name.length === 0 || !isWellFormed(projection.name)) {
-    // A lone surrogate would be stored as U+FFFD: two projections would share a checkpoint.
+  if (typeof projection.name !== "string" || projection.name.length === 0 || !isStorable(projection.name)) {
+    // A lone surrogate would be stored as U+FFFD (two projections would share a checkpoint), and
+    // PostgreSQL refuses NUL.
     return Effect.dieMessage(
-      `Projection ${JSON.stringify(projection.name)}: its name must be a non-empty, well-formed Unicode string`
+      `Projection ${
+        JSON.stringify(projection.name)
+      }: its name must be a non-empty, well-formed Unicode string without NUL`
     )
   }
   const types = Events.storedTypes(projection.events)

@@ -63,6 +63,7 @@ const refusals = (it: Tester<EventStore.EventStore>) =>
       "refuses strings that are not well-formed Unicode, so that no two ids name one stream",
       refusesIllFormedUnicode
     )
+    it.effect("refuses NUL in names on every backend alike, and keeps it in data", refusesNulInNames)
     it.effect(
       "stores data nested up to the depth limit, and refuses deeper with InvalidAppendError",
       limitsNestingDepth
@@ -509,6 +510,36 @@ const refusesIllFormedUnicode = () =>
     const pair = newStreamId("pair \uD83D\uDED2")
     yield* append(pair, ExpectedVersion.noStream, [event("Odd", { text: lone })])
     expect((yield* readStream(pair))[0]).toMatchObject({ streamId: pair, data: { text: lone } })
+  })
+
+/**
+ * NUL in a name: PostgreSQL's text cannot hold it and SQLite's can, so every backend refuses it
+ * alike, and a read of such an id finds nothing. In data and metadata JSON escapes it.
+ */
+const refusesNulInNames = () =>
+  Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    const base = newStreamId("nul")
+    const request = { streamId: base, streamType: "thing", expectedVersion: ExpectedVersion.noStream }
+    const cases: ReadonlyArray<EventStore.AppendRequest> = [
+      { ...request, streamId: `${base}\u0000`, events: [event("A")] },
+      { ...request, streamType: "thing\u0000", events: [event("A")] },
+      { ...request, events: [event("A\u0000")] },
+      { ...request, events: [{ ...event("A"), actor: "ada\u0000" }] },
+      { ...request, events: [{ ...event("A"), id: "id\u0000" }] }
+    ]
+    for (const append of cases) {
+      const error = yield* Effect.flip(store.append(append))
+      expect(error).toBeInstanceOf(Errors.InvalidAppendError)
+      expect(error.message).toContain("NUL")
+    }
+    expect(yield* readStream(`${base}\u0000`)).toEqual([])
+    expect(yield* store.streamVersion(`${base}\u0000`)).toBe(0)
+    yield* append(base, ExpectedVersion.noStream, [{
+      ...event("Noted", { text: "a\u0000b" }),
+      metadata: { note: "\u0000" }
+    }])
+    expect((yield* readStream(base))[0]).toMatchObject({ data: { text: "a\u0000b" }, metadata: { note: "\u0000" } })
   })
 
 const limitsNestingDepth = () =>

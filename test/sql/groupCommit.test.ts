@@ -241,6 +241,47 @@ for (const setup of [sqliteSetup(), pgSetup()]) {
           expect(yield* store.streamVersion(`retried-${id}`)).toBe(2)
         }))
 
+      it.effect("stores hostile text in a batch exactly as given", () =>
+        Effect.gen(function*() {
+          const id = crypto.randomUUID()
+          // In names too, but for NUL: PostgreSQL's text cannot hold it (JSON data escapes it).
+          const name = (text: string) => text.replaceAll("\u0000", "")
+          const texts = [
+            "nul\u0000inside",
+            "quotes \"'`",
+            "line\u2028separator",
+            "emoji 😀",
+            "back\\slash",
+            "{\"json\": 1}"
+          ]
+          const appends = texts.map((text, index): EventStore.AppendRequest => ({
+            streamId: `hostile-${index}-${name(text)}-${id}`,
+            streamType: `type ${name(text)}`,
+            expectedVersion: ExpectedVersion.noStream,
+            events: [{
+              type: `Event ${name(text)}`,
+              data: { text, list: [text] },
+              actor: `actor ${name(text)}`,
+              metadata: { text }
+            }]
+          }))
+          const before = yield* counts
+          const exits = yield* whileHeld(setup, appends)
+          expect((yield* counts).combined - before.combined).toBeGreaterThanOrEqual(1)
+          const all = yield* readAllEvents
+          for (const [index, append] of appends.entries()) {
+            const exit = exits[index]!
+            expect(Exit.isSuccess(exit)).toBe(true)
+            const stored = all.find((event) => event.streamId === append.streamId)!
+            const sent = append.events[0]!
+            expect({ type: stored.type, streamType: stored.streamType, data: stored.data, actor: stored.actor })
+              .toEqual(
+                { type: sent.type, streamType: append.streamType, data: sent.data, actor: sent.actor }
+              )
+            expect(stored.metadata).toMatchObject(sent.metadata!)
+          }
+        }))
+
       it.effect("withdraws an append interrupted while it waits for its batch", () =>
         Effect.scoped(Effect.gen(function*() {
           const store = yield* EventStore.EventStore

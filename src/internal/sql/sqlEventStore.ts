@@ -9,7 +9,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { EventStore } from "../../EventStore.js"
 import type * as Position from "../../Position.js"
-import { isWellFormed } from "../prepareAppend.js"
+import { isStorable } from "../prepareAppend.js"
 import { countLimit, verifyLimit } from "../readOptions.js"
 import * as Subscription from "../subscription.js"
 import * as TransactionProbe from "../transactionProbe.js"
@@ -61,7 +61,7 @@ export const make = (
           withSql
         ),
       streamVersion: (streamId) =>
-        (isWellFormed(streamId) ? dialect.streamStates([streamId]) : Effect.succeed([])).pipe(
+        (isStorable(streamId) ? dialect.streamStates([streamId]) : Effect.succeed([])).pipe(
           Effect.map((states) => states[0]?.version ?? 0),
           Effect.mapError(storeError("read a stream's version")),
           withSql

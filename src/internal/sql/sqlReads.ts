@@ -12,7 +12,7 @@ import type { RecordedEvent } from "../../Events.js"
 import type { ReadStreamOptions } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Position from "../../Position.js"
-import { isWellFormed } from "../prepareAppend.js"
+import { isStorable } from "../prepareAppend.js"
 import { validated } from "../readOptions.js"
 import type * as Subscription from "../subscription.js"
 import type { Dialect } from "./dialect.js"
@@ -51,7 +51,7 @@ export const readStream = (dialect: Dialect) =>
 ): Stream.Stream<RecordedEvent, EventStoreError | EventDecodeError, SqlClient.SqlClient> =>
   validated("readStream", options, () => {
     // No stream has such an id (appends refuse it), but the database would read it as another.
-    if (!isWellFormed(streamId)) return Stream.empty
+    if (!isStorable(streamId)) return Stream.empty
     const direction = options?.direction ?? "forward"
     const limit = options?.limit ?? Infinity
     const first = Math.min(

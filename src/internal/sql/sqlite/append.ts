@@ -140,34 +140,114 @@ export const append = (objects: SqliteObjects): Dialect["append"] => (appends) =
   }))
 
 /**
- * Group commit: the appends waiting for the connection in one immediate transaction, one
- * commit. Each is checked and moves its stream alone (one whose checks fail moves nothing), each
- * has a position of its own, and the events of all go in the fewest inserts.
+ * The appends of a batch as rows of `json_each(?)`: the statements that move their streams have
+ * one parameter, and so one text (prepared once) whatever the batch's size.
  */
-export const combined = (objects: SqliteObjects): Dialect["combined"] => ({
-  // One connection: one batch at a time.
-  inFlight: 1,
-  append: (appends) =>
-    withImmediateTransaction(Effect.gen(function*() {
-      const versions: Array<number | undefined> = []
-      for (const append of appends) versions.push((yield* moveStream(objects, append))[0]?.version)
-      if (versions.every((version) => version === undefined)) return versions.map(() => undefined)
-      const { position: first, timestamp } = yield* next(objects)
-      // Positions in the order of the appends the batch stores.
-      let position = first
-      const stored = appends.flatMap((append, index) => {
-        const version = versions[index]
-        return version === undefined ? [] : [{ append, version, position: position++ }]
-      })
-      yield* insertEvents(
-        objects,
-        stored.flatMap(({ append, position, version }) => eventRows(append, version - append.events.length, position)),
-        timestamp
-      )
-      const results = new Map(stored.map(({ append, position, version }) => [
-        append.streamId,
-        appendResult(append, version, positionOf(position, null), fromDays(timestamp))
-      ]))
-      return appends.map((append) => results.get(append.streamId))
-    }))
-})
+const batchInput = `SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS type,
+  json_extract(value, '$[2]') AS kind, json_extract(value, '$[3]') AS expected, json_extract(value, '$[4]') AS count
+  FROM json_each(?)`
+
+/** How an append's expectation travels in a batch: a kind, and a version for `exact`. */
+const kindOf = (append: PreparedAppend): "any" | "new" | "exists" | "exact" => {
+  const expected = append.expectedVersion
+  if (expected === "any") return "any"
+  if (expected === "no-stream" || expected === 0) return "new"
+  return expected === "stream-exists" ? "exists" : "exact"
+}
+
+/**
+ * The statements that move the streams of a batch, one per kind of expectation, each moving only
+ * the streams whose checks hold (as `moveStream` does for one) and returning their new versions.
+ */
+const moveStreamsStatements = ({ tables: { entities, events } }: SqliteObjects) => {
+  const beyond = (id: string, version: string) =>
+    `EXISTS (SELECT 1 FROM ${events} WHERE entity_id = ${id} AND ordinal > ${version})`
+  return {
+    new: `INSERT INTO ${entities} (id, type, version)
+      SELECT i.id, i.type, i.count FROM (${batchInput}) AS i WHERE i.kind = 'new' AND NOT ${beyond("i.id", "0")}
+      ON CONFLICT (id) DO NOTHING RETURNING id, version`,
+    any: `INSERT INTO ${entities} (id, type, version)
+      SELECT i.id, i.type, i.count FROM (${batchInput}) AS i
+      WHERE i.kind = 'any' AND NOT ${beyond("i.id", `COALESCE((SELECT version FROM ${entities} WHERE id = i.id), 0)`)}
+      ON CONFLICT (id) DO UPDATE SET version = version + excluded.version WHERE type = excluded.type
+      RETURNING id, version`,
+    existing: `UPDATE ${entities} SET version = ${entities}.version + i.count FROM (${batchInput}) AS i
+      WHERE i.kind IN ('exact', 'exists') AND ${entities}.id = i.id AND ${entities}.type = i.type
+        AND ((i.kind = 'exists' AND ${entities}.version > 0) OR ${entities}.version = i.expected)
+        AND NOT ${beyond(`${entities}.id`, `${entities}.version`)}
+      RETURNING ${entities}.id AS id, ${entities}.version AS version`
+  }
+}
+
+/** Inserts a batch's events through `json_each(?)`, one statement whatever their number. */
+const insertEventsStatement = ({ tables: { events } }: SqliteObjects) =>
+  `INSERT INTO ${events} (entity_id, name, details, actor, timestamp, ordinal, position, event_id, metadata,
+    schema_version)
+  SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+    json_extract(value, '$[3]'), ?, json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+    json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]')
+  FROM json_each(?)`
+
+/**
+ * Group commit: the appends waiting for the connection in one immediate transaction, one
+ * commit. Each is checked and moves its stream as it would alone (one whose checks fail moves
+ * nothing), each has a position of its own, and the whole batch takes one statement per kind of
+ * expectation in it and one for all the events.
+ */
+export const combined = (objects: SqliteObjects): Dialect["combined"] => {
+  const moves = moveStreamsStatements(objects)
+  const insert = insertEventsStatement(objects)
+  return {
+    // One connection: one batch at a time.
+    inFlight: 1,
+    append: (appends) =>
+      withImmediateTransaction(Effect.gen(function*() {
+        const kinds = appends.map(kindOf)
+        const input = JSON.stringify(appends.map((append, index) => [
+          append.streamId,
+          append.streamType,
+          kinds[index],
+          kinds[index] === "exact" ? append.expectedVersion : null,
+          append.events.length
+        ]))
+        const statements = [
+          ...(kinds.includes("new") ? [moves.new] : []),
+          ...(kinds.includes("any") ? [moves.any] : []),
+          ...(kinds.some((kind) => kind === "exact" || kind === "exists") ? [moves.existing] : [])
+        ]
+        const moved = new Map<string, number>()
+        for (const statement of statements) {
+          for (const row of yield* run<{ id: string; version: number }>(statement, [input])) {
+            moved.set(row.id, row.version)
+          }
+        }
+        if (moved.size === 0) return appends.map(() => undefined)
+        const { position: first, timestamp } = yield* next(objects)
+        // Positions in the order of the appends the batch stores.
+        let position = first
+        const stored = appends.flatMap((append) => {
+          const version = moved.get(append.streamId)
+          return version === undefined ? [] : [{ append, version, position: position++ }]
+        })
+        const rows = stored.flatMap(({ append, position, version }) =>
+          eventRows(append, version - append.events.length, position).map(({ event, ordinal }) => [
+            append.streamId,
+            event.type,
+            event.data,
+            event.actor,
+            ordinal,
+            position,
+            event.id,
+            event.metadata,
+            event.schemaVersion
+          ])
+        )
+        yield* run(insert, [timestamp, JSON.stringify(rows)])
+        const results = new Map(stored.map(({ append, position, version }) => [
+          append.streamId,
+          appendResult(append, version, positionOf(position, null), fromDays(timestamp))
+        ]))
+        return appends.map((append) => results.get(append.streamId))
+      }))
+  }
+}
