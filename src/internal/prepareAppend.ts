@@ -40,9 +40,9 @@ export interface AppendContext {
  * hold a lone surrogate: PostgreSQL would turn it into U+FFFD, so two different ids would name
  * one stream; and PostgreSQL refuses NUL in text, where SQLite would store it.
  */
-export const isStorable = (text: string): boolean => !unstorable.test(text)
+export const isStorable = (text: string): boolean => !text.includes("\u0000") && !loneSurrogate.test(text)
 
-const unstorable = /[\p{Cs}\u0000]/u
+const loneSurrogate = /\p{Cs}/u
 
 /** The text of an append's name-like field, or why it cannot be stored. */
 const nameProblem = (value: unknown, what: string): string | undefined =>
