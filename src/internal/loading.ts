@@ -15,6 +15,7 @@ import type { RecordedEvent } from "../Events.js"
 import * as Events from "../Events.js"
 import { EventStore } from "../EventStore.js"
 import * as Position from "../Position.js"
+import * as StreamPages from "./streamPages.js"
 
 /** A stream folded through a decider: its state and the version and position it was folded to. */
 export interface Loaded<State> {
@@ -62,15 +63,13 @@ export const foldStream = <State, Event extends { readonly _tag: string }>(
       const { start: from, stopBefore, toVersion } = options
       const limit = toVersion === undefined ? undefined : Math.max(0, toVersion - from.version)
       if (limit === 0) return Effect.succeed(from)
-      const events = store.readStream(
+      return foldPages(
+        store,
         streamId,
-        limit === undefined ? { from: from.version + 1 } : { from: from.version + 1, limit }
-      )
-      return Stream.runFoldWhileEffect(
-        Stream.chunks(events),
-        { loaded: from, done: false } as Progress<State>,
-        (progress) => !progress.done,
-        (progress, chunk) => foldChunk(streamId, progress, chunk, stopBefore)
+        from.version + 1,
+        limit,
+        { loaded: from, done: false },
+        (progress, events) => foldChunk(streamId, progress, events, stopBefore)
       ).pipe(Effect.map((progress) => progress.loaded))
     })
 }
@@ -93,26 +92,66 @@ export const resumeStream = <State, Event extends { readonly _tag: string }>(
   ): Effect.Effect<Option.Option<Loaded<State>>, LoadError, EventStore> =>
     Effect.flatMap(EventStore, (store) => {
       let anchored = false
-      const resume = (progress: Progress<State>, chunk: Chunk.Chunk<RecordedEvent>) => {
-        if (anchored) return foldChunk(streamId, progress, chunk, undefined)
-        const first = Chunk.head(chunk)
+      const resume = (progress: Progress<State>, events: ReadonlyArray<RecordedEvent>) => {
+        if (anchored) return foldChunk(streamId, progress, events, undefined)
+        const first = events[0]
         if (
-          Option.isNone(first) || first.value.version !== from.version || first.value.id !== eventId ||
-          first.value.streamType !== decider.streamType
+          first === undefined || first.version !== from.version || first.id !== eventId ||
+          first.streamType !== decider.streamType
         ) {
           return Effect.succeed({ loaded: progress.loaded, done: true })
         }
         anchored = true
-        const loaded = { ...progress.loaded, position: first.value.position }
-        return foldChunk(streamId, { loaded, done: false }, Chunk.drop(chunk, 1), undefined)
+        const loaded = { ...progress.loaded, position: first.position }
+        return foldChunk(streamId, { loaded, done: false }, events.slice(1), undefined)
       }
-      return Stream.runFoldWhileEffect(
-        Stream.chunks(store.readStream(streamId, { from: from.version })),
-        { loaded: from, done: false } as Progress<State>,
-        (progress) => !progress.done,
-        resume
-      ).pipe(Effect.map((progress) => (anchored ? Option.some(progress.loaded) : Option.none())))
+      return foldPages(store, streamId, from.version, undefined, { loaded: from, done: false }, resume).pipe(
+        Effect.map((progress) => (anchored ? Option.some(progress.loaded) : Option.none()))
+      )
     })
+}
+
+/**
+ * Folds a stream's events from version `from` (at most `limit` of them) a page at a time:
+ * through the store's page reader where it has one (see streamPages.ts), its `readStream`
+ * otherwise. A row the store cannot read fails the fold there, unless the fold stopped before it.
+ */
+const foldPages = <State>(
+  store: EventStore,
+  streamId: string,
+  from: number,
+  limit: number | undefined,
+  start: Progress<State>,
+  step: (
+    progress: Progress<State>,
+    events: ReadonlyArray<RecordedEvent>
+  ) => Effect.Effect<Progress<State>, StreamTypeMismatchError | EventDecodeError>
+): Effect.Effect<Progress<State>, LoadError> => {
+  const readPage = StreamPages.of(store)
+  if (readPage === undefined) {
+    return Stream.runFoldWhileEffect(
+      Stream.chunks(store.readStream(streamId, limit === undefined ? { from } : { from, limit })),
+      start,
+      (progress) => !progress.done,
+      (progress, chunk: Chunk.Chunk<RecordedEvent>) => step(progress, Chunk.toReadonlyArray(chunk))
+    )
+  }
+  return Effect.gen(function*() {
+    let progress = start
+    let next = from
+    let remaining = limit ?? Infinity
+    while (!progress.done && remaining > 0) {
+      const size = Math.min(remaining, StreamPages.pageSize)
+      const page = yield* readPage(streamId, next, size)
+      progress = yield* step(progress, page.events)
+      if (progress.done) break
+      if (page.broken !== undefined) return yield* Effect.fail(page.broken)
+      if (!page.more) break
+      next += page.events.length
+      remaining -= page.events.length
+    }
+    return progress
+  })
 }
 
 /** Folds one page of a stream's events into the progress so far. */

@@ -11,6 +11,7 @@ import type { EventStore } from "../../EventStore.js"
 import type * as Position from "../../Position.js"
 import { isStorable } from "../prepareAppend.js"
 import { countLimit, verifyLimit } from "../readOptions.js"
+import * as StreamPages from "../streamPages.js"
 import * as Subscription from "../subscription.js"
 import * as TransactionProbe from "../transactionProbe.js"
 import type { Dialect } from "./dialect.js"
@@ -67,8 +68,8 @@ export const make = (
           withSql
         )
     }
-    return TransactionProbe.attach(
-      store,
-      Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)
+    return StreamPages.attach(
+      TransactionProbe.attach(store, Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)),
+      Reads.readPage(dialect, sql)
     )
   })

@@ -2,7 +2,8 @@
  * The SQL store's paged reads: one stream a page at a time, and a batch of the global order,
  * each failing at a row it cannot read after the events before it.
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -14,13 +15,28 @@ import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Position from "../../Position.js"
 import { isStorable } from "../prepareAppend.js"
 import { validated } from "../readOptions.js"
+import * as StreamPages from "../streamPages.js"
 import type * as Subscription from "../subscription.js"
 import type { Dialect } from "./dialect.js"
 import { positionOf, readRows, readStreamPage } from "./rows.js"
 import { storeError } from "./shared.js"
 
 /** Events read from a stream per round trip. */
-const streamPageSize = 500
+const streamPageSize = StreamPages.pageSize
+
+/**
+ * A page of a stream forward, for loading (see streamPages.ts): the events up to a row the store
+ * cannot read, which is then reported with them.
+ */
+export const readPage = (dialect: Dialect, sql: SqlClient.SqlClient): StreamPages.ReadPage => (streamId, from, size) =>
+  Effect.suspend((): Effect.Effect<StreamPages.Page, SqlError, SqlClient.SqlClient> =>
+    isStorable(streamId)
+      ? Effect.map(dialect.readStream(streamId, "forward", from, size), (rows) => {
+        const { broken, events } = readStreamPage(streamId, "forward", from, size, rows)
+        return { events, broken: broken?.error, more: broken === undefined && rows.rows.length === size }
+      })
+      : Effect.succeed({ events: [], more: false })
+  ).pipe(Effect.mapError(storeError("read a stream")), Effect.provideService(SqlClient.SqlClient, sql))
 
 /**
  * A batch of the global order. A row the store cannot read (its stored JSON is broken, or it
