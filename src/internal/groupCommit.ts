@@ -52,51 +52,77 @@ interface Entry<I, O> {
   state: "waiting" | "leading" | "taken"
 }
 
+/** How many items of each key are in flight (or lead a batch being formed). */
+const keyCounts = <I>(key: (item: I) => string) => {
+  const counts = new Map<string, number>()
+  return {
+    busy: (item: I) => counts.has(key(item)),
+    hold: (item: I) => void counts.set(key(item), (counts.get(key(item)) ?? 0) + 1),
+    letGo: (item: I) => {
+      const count = counts.get(key(item))! - 1
+      if (count === 0) counts.delete(key(item))
+      else counts.set(key(item), count)
+    }
+  }
+}
+
+/**
+ * The waiting entries that fit in a batch after `first`, oldest first, and the rest in their
+ * order. Once one entry of a key waits for a later batch, the later entries of that key do too;
+ * and an entry of a key in flight (`busy`) waits until that batch has ended.
+ */
+const takeBatch = <I, O>(
+  options: Options<I, O>,
+  first: Entry<I, O>,
+  waiting: ReadonlyArray<Entry<I, O>>,
+  busy: (item: I) => boolean
+) => {
+  const batch = [first]
+  const rest: Array<Entry<I, O>> = []
+  const keys = new Set([options.key(first.item)])
+  let weight = options.weight(first.item)
+  for (const entry of waiting) {
+    const key = options.key(entry.item)
+    const itemWeight = options.weight(entry.item)
+    const fits = !keys.has(key) && !busy(entry.item) && batch.length < options.maxItems &&
+      weight + itemWeight <= options.maxWeight
+    if (fits) {
+      batch.push(entry)
+      weight += itemWeight
+    } else {
+      rest.push(entry)
+    }
+    keys.add(key)
+  }
+  return { batch, rest }
+}
+
+/** Hands each entry of a batch but its leader (the first) its outcome; the leader's is returned. */
+const handOut = <I, O>(batch: ReadonlyArray<Entry<I, O>>, exit: Exit.Exit<ReadonlyArray<O>>): Exit.Exit<O> => {
+  const outcome = (index: number): Exit.Exit<O> =>
+    Exit.isSuccess(exit) ? Exit.succeed(exit.value[index]!) : (exit as Exit.Exit<never>)
+  for (const [index, entry] of batch.entries()) {
+    if (index > 0) Deferred.unsafeDone(entry.turn, Exit.succeed({ _tag: "Done", exit: outcome(index) }))
+  }
+  return outcome(0)
+}
+
 export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
   /** Batches in flight, counting those whose leaders are still forming them. */
   let running = 0
   /** Leaders that have not yet taken their batch: callers that come meanwhile join it. */
   let forming = 0
   let waiting: Array<Entry<I, O>> = []
-  /** The keys of the items in flight (or of leaders forming a batch), and how many of each. */
-  const keysInFlight = new Map<string, number>()
-  const busy = (item: I) => keysInFlight.has(options.key(item))
-  const hold = (item: I) => {
-    const key = options.key(item)
-    keysInFlight.set(key, (keysInFlight.get(key) ?? 0) + 1)
-  }
-  const letGo = (item: I) => {
-    const key = options.key(item)
-    const count = keysInFlight.get(key)! - 1
-    if (count === 0) keysInFlight.delete(key)
-    else keysInFlight.set(key, count)
-  }
+  const { busy, hold, letGo } = keyCounts(options.key)
 
-  /** The waiting items that fit in a batch after `first`, oldest first; the rest keep their order. */
-  const takeAfter = (first: Entry<I, O>): Array<Entry<I, O>> => {
-    const batch = [first]
-    const rest: Array<Entry<I, O>> = []
-    const keys = new Set([options.key(first.item)])
-    let weight = options.weight(first.item)
-    for (const entry of waiting) {
-      const key = options.key(entry.item)
-      const itemWeight = options.weight(entry.item)
-      // Once one item of a key waits for a later batch, the later items of that key do too; and
-      // an item of a key in flight waits until that batch has ended.
-      if (
-        !keys.has(key) && !keysInFlight.has(key) && batch.length < options.maxItems &&
-        weight + itemWeight <= options.maxWeight
-      ) {
-        entry.state = "taken"
-        hold(entry.item)
-        batch.push(entry)
-        weight += itemWeight
-      } else {
-        rest.push(entry)
-      }
-      keys.add(key)
-    }
+  /** The waiting items that fit in a batch after `first`, taken out of the waiting ones. */
+  const takeAfter = (first: Entry<I, O>): ReadonlyArray<Entry<I, O>> => {
+    const { batch, rest } = takeBatch(options, first, waiting, busy)
     waiting = rest
+    for (const entry of batch.slice(1)) {
+      entry.state = "taken"
+      hold(entry.item)
+    }
     return batch
   }
 
@@ -142,15 +168,7 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
         promote()
         const items = batch.map((entry) => entry.item)
         return Effect.exit(batch.length === 1 ? restore(options.run(items)) : options.run(items)).pipe(
-          Effect.flatMap((exit) => {
-            const outcomes = batch.map((_, index): Exit.Exit<O> =>
-              Exit.isSuccess(exit) ? Exit.succeed(exit.value[index]!) : (exit as Exit.Exit<never>)
-            )
-            for (const [index, entry] of batch.entries()) {
-              if (index > 0) Deferred.unsafeDone(entry.turn, Exit.succeed({ _tag: "Done", exit: outcomes[index]! }))
-            }
-            return outcomes[0]!
-          }),
+          Effect.flatMap((exit) => handOut(batch, exit)),
           Effect.ensuring(Effect.sync(() => release(items)))
         )
       })

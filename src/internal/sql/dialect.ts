@@ -280,6 +280,21 @@ export const appendResult = (
   events: recordedEvents(append, versionAfter - append.events.length, position, timestamp)
 })
 
+/**
+ * How an append's expectation travels in a batch statement (group commit): a kind, which says
+ * how the statement moves the stream (`new`: an insert, `any`: an upsert, `exists` and `exact`:
+ * an update), and the version for `exact`.
+ */
+export const batchExpectation = (
+  append: PreparedAppend
+): readonly [kind: "any" | "new" | "exists" | "exact", version: number | null] => {
+  const expected = append.expectedVersion
+  if (expected === "any") return ["any", null]
+  if (expected === "no-stream" || expected === 0) return ["new", null]
+  if (expected === "stream-exists") return ["exists", null]
+  return ["exact", expected]
+}
+
 /** Whether the code of a driver error (its `cause.code`) says a unique constraint was violated. */
 export const causeCode = (error: SqlError): string | undefined => {
   const cause = error.cause as { readonly code?: unknown } | undefined

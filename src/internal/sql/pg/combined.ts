@@ -17,7 +17,7 @@
  */
 import type { AppendResult } from "../../../EventStore.js"
 import type { PreparedAppend } from "../../prepareAppend.js"
-import { appendResult } from "../dialect.js"
+import { appendResult, batchExpectation } from "../dialect.js"
 import { fromDays, positionOf } from "../rows.js"
 import type { PgObjects } from "./objects.js"
 import { now } from "./objects.js"
@@ -84,22 +84,13 @@ export const combinedStatement = (objects: PgObjects, notifying: boolean): strin
     FROM inserted GROUP BY entity_id`
 }
 
-/** How an append's expectation travels in the combined statement: a kind, and a version for `exact`. */
-const expectation = (append: PreparedAppend): readonly [kind: string, version: number | null] => {
-  const expected = append.expectedVersion
-  if (expected === "any") return ["any", null]
-  if (expected === "no-stream" || expected === 0) return ["new", null]
-  if (expected === "stream-exists") return ["exists", null]
-  return ["exact", expected]
-}
-
 /** The values of the combined statement for a batch: per append, per event, then the store's names. */
 export const combinedValues = (
   { lockSpace, sequenceName, tables }: PgObjects,
   appends: ReadonlyArray<PreparedAppend>,
   notifying: boolean
 ): ReadonlyArray<unknown> => {
-  const expectations = appends.map(expectation)
+  const expectations = appends.map(batchExpectation)
   const events = appends.flatMap((append, index) =>
     append.events.map((event, k) => ({ n: index + 1, k: k + 1, event }))
   )

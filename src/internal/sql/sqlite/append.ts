@@ -7,7 +7,7 @@ import * as ExpectedVersion from "../../../ExpectedVersion.js"
 import type { PreparedAppend, PreparedEvent } from "../../prepareAppend.js"
 import { compareStreamIds } from "../../streamOrder.js"
 import type { Dialect } from "../dialect.js"
-import { AppendConflict, appendResult, emptyResult } from "../dialect.js"
+import { AppendConflict, appendResult, batchExpectation, emptyResult } from "../dialect.js"
 import { fromDays, positionOf } from "../rows.js"
 import type { SqliteObjects } from "./objects.js"
 import { chunks, rowsPerInsert, run } from "./objects.js"
@@ -147,14 +147,6 @@ const batchInput = `SELECT json_extract(value, '$[0]') AS id, json_extract(value
   json_extract(value, '$[2]') AS kind, json_extract(value, '$[3]') AS expected, json_extract(value, '$[4]') AS count
   FROM json_each(?)`
 
-/** How an append's expectation travels in a batch: a kind, and a version for `exact`. */
-const kindOf = (append: PreparedAppend): "any" | "new" | "exists" | "exact" => {
-  const expected = append.expectedVersion
-  if (expected === "any") return "any"
-  if (expected === "no-stream" || expected === 0) return "new"
-  return expected === "stream-exists" ? "exists" : "exact"
-}
-
 /**
  * The statements that move the streams of a batch, one per kind of expectation, each moving only
  * the streams whose checks hold (as `moveStream` does for one) and returning their new versions.
@@ -202,12 +194,12 @@ export const combined = (objects: SqliteObjects): Dialect["combined"] => {
     inFlight: 1,
     append: (appends) =>
       withImmediateTransaction(Effect.gen(function*() {
-        const kinds = appends.map(kindOf)
+        const expectations = appends.map(batchExpectation)
+        const kinds = expectations.map(([kind]) => kind)
         const input = JSON.stringify(appends.map((append, index) => [
           append.streamId,
           append.streamType,
-          kinds[index],
-          kinds[index] === "exact" ? append.expectedVersion : null,
+          ...expectations[index]!,
           append.events.length
         ]))
         const statements = [
