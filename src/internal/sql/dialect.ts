@@ -19,6 +19,7 @@ import type { RunnerSupport } from "../projectionRunnerSupport.js"
 import { compareStreamIds } from "../streamOrder.js"
 import type { LockSession } from "./pgLeads.js"
 import type { EventRow } from "./rows.js"
+import { sameAppend } from "./rows.js"
 import type { Tables } from "./tables.js"
 import type { Ordering } from "./verify.js"
 
@@ -58,12 +59,19 @@ export interface StreamPage {
 
 /**
  * A page from the rows of a stream read joined to its row in the entities table: a page with
- * no events is one row without an event.
+ * no events is one row without an event. The events come in version order for `direction` (a
+ * statement that does not sort them itself, so that the database does not sort rows it read in
+ * order, gets them sorted here if they are not).
  */
-export const streamPage = (rows: ReadonlyArray<EventRow>): StreamPage => {
+export const streamPage = (rows: ReadonlyArray<EventRow>, direction: "forward" | "backward"): StreamPage => {
   const version = rows[0]?.stream_version
+  const events = rows.filter((row) => row.entity_id !== null)
+  const step = direction === "forward" ? 1 : -1
+  const inOrder = events.every((row, index) =>
+    index === 0 || (Number(row.ordinal) - Number(events[index - 1]!.ordinal)) * step > 0
+  )
   return {
-    rows: rows.filter((row) => row.entity_id !== null),
+    rows: inOrder ? events : events.sort((a, b) => (Number(a.ordinal) - Number(b.ordinal)) * step),
     streamVersion: version === null || version === undefined ? undefined : Number(version)
   }
 }
@@ -309,17 +317,27 @@ export const emptyResult = (streamId: string, state: StreamState | undefined): A
   events: []
 })
 
-/** The global order of rows: by transaction and position, then stream id and version within one append. */
-const compareRows = (a: EventRow, b: EventRow): number => {
-  const transaction = BigInt(a.transaction_id ?? 0) - BigInt(b.transaction_id ?? 0)
-  if (transaction !== 0n) return transaction < 0n ? -1 : 1
-  const position = BigInt(a.position) - BigInt(b.position)
-  if (position !== 0n) return position < 0n ? -1 : 1
-  return compareStreamIds(a.entity_id, b.entity_id) || Number(a.ordinal) - Number(b.ordinal)
+/**
+ * Rows in append order (as the statements read them) with the events of each append put in
+ * stream id and version order: only appends of more than one event need sorting.
+ */
+export const inAppendOrder = (rows: ReadonlyArray<EventRow>): ReadonlyArray<EventRow> => {
+  let sorted: Array<EventRow> | undefined
+  let start = 0
+  for (let end = 1; end <= rows.length; end++) {
+    if (end < rows.length && sameAppend(rows[start]!, rows[end]!)) continue
+    if (end - start > 1) {
+      sorted ??= [...rows]
+      const append = sorted.slice(start, end).sort(byStreamAndVersion)
+      for (let index = 0; index < append.length; index++) sorted[start + index] = append[index]!
+    }
+    start = end
+  }
+  return sorted ?? rows
 }
 
-const sameAppend = (a: EventRow, b: EventRow) =>
-  String(a.position) === String(b.position) && (a.transaction_id ?? null) === (b.transaction_id ?? null)
+const byStreamAndVersion = (a: EventRow, b: EventRow): number =>
+  compareStreamIds(a.entity_id, b.entity_id) || Number(a.ordinal) - Number(b.ordinal)
 
 /**
  * A batch read in append order with `LIMIT size` (`ORDER BY` the position alone, so that the
@@ -334,9 +352,9 @@ export const endingOnWholeAppends = <E, R>(
 ): Effect.Effect<ReadonlyArray<EventRow>, E, R> => {
   const last = rows.at(-1)
   if (last === undefined) return Effect.succeed(rows)
-  if (rows.length < size) return Effect.succeed([...rows].sort(compareRows))
+  if (rows.length < size) return Effect.succeed(inAppendOrder(rows))
   return Effect.map(
     appendOf(last),
-    (whole) => [...rows.filter((row) => !sameAppend(row, last)), ...whole].sort(compareRows)
+    (whole) => inAppendOrder([...rows.filter((row) => !sameAppend(row, last)), ...whole])
   )
 }

@@ -23,6 +23,14 @@ export const runStatement = <A extends object>(
 ): Effect.Effect<ReadonlyArray<A>, SqlError> =>
   Effect.uninterruptible(sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform)
 
+/** Runs a statement like `runStatement`, its rows as arrays of values in the order of its columns. */
+export const runValues = (
+  sql: SqlClient.SqlClient,
+  query: string,
+  values: ReadonlyArray<unknown> = []
+): Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, SqlError> =>
+  Effect.uninterruptible(sql.unsafe(query, values as ReadonlyArray<never>).values)
+
 /** Runs a statement built from the `SqlClient` in context. */
 export const withClient = <A>(
   statement: (sql: SqlClient.SqlClient) => Effect.Effect<A, SqlError>

@@ -10,7 +10,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Dialect } from "../dialect.js"
-import { runStatement } from "../shared.js"
+import { eventRowOf } from "../rows.js"
+import { runStatement, runValues } from "../shared.js"
 import type { Tables } from "../tables.js"
 import { quote, schemaOf } from "../tables.js"
 
@@ -24,7 +25,10 @@ export interface PgObjects {
   readonly advancePositions: string
   /** The trigger function that calls it for the rows of plain protocol writers. */
   readonly positionAhead: string
-  /** The columns of an event row as the reads select them (`e` the events, `s` the entities). */
+  /**
+   * The columns of an event row as the reads select them (`e` the events, `s` the entities), in
+   * the order `eventRowOf` reads them.
+   */
   readonly columns: string
 }
 
@@ -64,6 +68,13 @@ export const parameters = () => {
 /** Runs one of the store's statements with the `SqlClient` in context. */
 export const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => runStatement<A>(sql, query, values))
+
+/** Runs one of the store's reads of event rows (selecting `columns`), taking its rows as values. */
+export const readEventRows = (query: string, values: ReadonlyArray<unknown>) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => Effect.map(runValues(sql, query, values), (rows) => rows.map(eventRowOf))
+  )
 
 /**
  * A transaction of the store's own at READ COMMITTED, which appends need (see `makeAppend`),

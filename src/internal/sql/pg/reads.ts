@@ -6,10 +6,9 @@ import * as Effect from "effect/Effect"
 import * as Position from "../../../Position.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "../dialect.js"
 import { endingOnWholeAppends, streamPage } from "../dialect.js"
-import type { EventRow } from "../rows.js"
 import { positionOf } from "../rows.js"
 import type { PgObjects } from "./objects.js"
-import { run } from "./objects.js"
+import { readEventRows, run } from "./objects.js"
 
 /**
  * A page of one stream, with the stream's row (one row of nulls but for the stream's version
@@ -22,7 +21,7 @@ import { run } from "./objects.js"
 export const readStream =
   ({ columns, tables: { entities, events } }: PgObjects): Dialect["readStream"] => (streamId, direction, from, limit) =>
     Effect.map(
-      run<EventRow>(
+      readEventRows(
         `SELECT ${columns} FROM (SELECT 1) AS one
       LEFT JOIN ${entities} s ON s.id = $1
       LEFT JOIN (
@@ -35,12 +34,12 @@ export const readStream =
       ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"}`,
         [streamId, from, limit]
       ),
-      streamPage
+      (rows) => streamPage(rows, direction)
     )
 
 export const readAll = ({ columns, tables: { entities, events } }: PgObjects): Dialect["readAll"] => (after, size) =>
   Effect.flatMap(
-    run<EventRow>(
+    readEventRows(
       `WITH fence AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
       SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id, fence
       WHERE (e.transaction_id, e.position) > ($1::xid8, $2::bigint) AND e.transaction_id < fence.xmin
@@ -51,7 +50,7 @@ export const readAll = ({ columns, tables: { entities, events } }: PgObjects): D
     (rows) =>
       endingOnWholeAppends(rows, size, (last) =>
         // The last append's transaction is below the fence, so all of it is committed.
-        run<EventRow>(
+        readEventRows(
           `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
           WHERE e.transaction_id = $1::xid8 AND e.position = $2::bigint`,
           [last.transaction_id, String(last.position)]

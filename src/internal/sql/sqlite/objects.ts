@@ -7,12 +7,16 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
-import { runStatement } from "../shared.js"
+import { eventRowOf } from "../rows.js"
+import { runStatement, runValues } from "../shared.js"
 import type { Tables } from "../tables.js"
 
 export interface SqliteObjects {
   readonly tables: Tables
-  /** The columns of an event row as the reads select them (`e` the events, `s` the entities). */
+  /**
+   * The columns of an event row as the reads select them (`e` the events, `s` the entities), in
+   * the order `eventRowOf` reads them.
+   */
   readonly columns: string
 }
 
@@ -39,3 +43,10 @@ export const placeholders = (count: number) => Array.from({ length: count }, () 
 /** Runs one of the store's statements with the `SqlClient` in context. */
 export const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => runStatement<A>(sql, query, values))
+
+/** Runs one of the store's reads of event rows (selecting `columns`), taking its rows as values. */
+export const readEventRows = (query: string, values: ReadonlyArray<unknown>) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => Effect.map(runValues(sql, query, values), (rows) => rows.map(eventRowOf))
+  )

@@ -6,40 +6,39 @@ import * as Effect from "effect/Effect"
 import * as Position from "../../../Position.js"
 import type { Dialect, EventRowWithAppendSize, StreamState } from "../dialect.js"
 import { endingOnWholeAppends, streamPage } from "../dialect.js"
-import type { EventRow } from "../rows.js"
 import { positionOf } from "../rows.js"
 import type { SqliteObjects } from "./objects.js"
-import { chunks, idsPerQuery, placeholders, run } from "./objects.js"
+import { chunks, idsPerQuery, placeholders, readEventRows, run } from "./objects.js"
 
 /** A page of one stream, with the stream's row (as on PostgreSQL). */
 export const readStream =
   ({ columns, tables: { entities, events } }: SqliteObjects): Dialect["readStream"] =>
   (streamId, direction, from, limit) =>
     Effect.map(
-      run<EventRow>(
+      // No ORDER BY outside: the page is read in version order, and SQLite would sort it again.
+      readEventRows(
         `SELECT ${columns} FROM (SELECT 1) AS one
       LEFT JOIN ${entities} s ON s.id = ?
       LEFT JOIN (
         SELECT * FROM ${events} WHERE entity_id = ? AND ordinal ${direction === "forward" ? ">=" : "<="} ?
         ORDER BY ordinal ${direction === "forward" ? "ASC" : "DESC"} LIMIT ?
-      ) e ON 1
-      ORDER BY e.ordinal ${direction === "forward" ? "ASC" : "DESC"}`,
+      ) e ON 1`,
         [streamId, streamId, from, limit]
       ),
-      streamPage
+      (rows) => streamPage(rows, direction)
     )
 
 export const readAll =
   ({ columns, tables: { entities, events } }: SqliteObjects): Dialect["readAll"] => (after, size) =>
     Effect.flatMap(
-      run<EventRow>(
+      readEventRows(
         `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id
       WHERE e.position > ? ORDER BY e.position LIMIT ?`,
         [Number(after.sequence), size]
       ),
       (rows) =>
         endingOnWholeAppends(rows, size, (last) =>
-          run<EventRow>(
+          readEventRows(
             `SELECT ${columns} FROM ${events} e LEFT JOIN ${entities} s ON s.id = e.entity_id WHERE e.position = ?`,
             [last.position]
           ))
