@@ -101,6 +101,9 @@ const whileLeading = <Event extends { readonly _tag: string }, E, R>(
         batchSize: options.batchSize,
         ...(options.pollInterval === undefined ? {} : { pollInterval: options.pollInterval })
       }).pipe(
+        // The next batch is read while this one is handled and committed (on another connection
+        // where the store has several): reading and handling overlap instead of taking turns.
+        Stream.bufferChunks({ capacity: 1 }),
         Stream.chunks,
         Stream.runForEach((chunk) => {
           const batch = [...chunk]
