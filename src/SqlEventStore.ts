@@ -38,6 +38,7 @@ import * as Dialects from "./internal/sql/dialects.js"
 import * as Layers from "./internal/sql/layers.js"
 import * as Appending from "./internal/sql/sqlAppend.js"
 import * as Internal from "./internal/sql/sqlEventStore.js"
+import * as Reads from "./internal/sql/sqlReads.js"
 import * as Tables from "./internal/sql/tables.js"
 import type { ProjectionStore } from "./ProjectionStore.js"
 import type { SnapshotStore } from "./SnapshotStore.js"
@@ -123,3 +124,12 @@ export const appendBatchSize: Metric.Metric.Histogram<number> = Appending.batchS
  * @category metrics
  */
 export const appendBatchFallbacks: Metric.Metric.Counter<number> = Appending.batchFallbacks
+
+/**
+ * How many `streamVersion` reads each statement of them took: reads from outside a transaction
+ * that come while others are in flight share one statement, as appends share a group commit.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const versionReadBatchSize: Metric.Metric.Histogram<number> = Reads.versionReadBatchSizes

@@ -317,6 +317,36 @@ for (const setup of [sqliteSetup(), pgSetup()]) {
           for (const n of [1, 2, 3]) expect(yield* store.streamVersion(`in-transaction-${n}-${id}`)).toBe(0)
         }))
 
+      it.effect("reads versions asked for together in one statement, each with its own answer", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const store = yield* EventStore.EventStore
+          const id = crypto.randomUUID()
+          yield* store.append(request(`two-${id}`, ExpectedVersion.noStream, { count: 2 }))
+          yield* store.append(request(`one-${id}`, ExpectedVersion.noStream))
+          const asked = [`two-${id}`, `missing-${id}`, `one-${id}`, `two-${id}`, `bad\u0000${id}`, `one-${id}`]
+          const before = yield* Metric.value(SqlEventStore.versionReadBatchSize)
+          // Asked at one moment: the first read leads, and the others join it during its turn.
+          const versions = yield* Effect.forEach(asked, (streamId) => store.streamVersion(streamId), {
+            concurrency: "unbounded"
+          })
+          expect(versions).toEqual([2, 0, 1, 2, 0, 1])
+          const after = yield* Metric.value(SqlEventStore.versionReadBatchSize)
+          // The id no stream can have is answered without the database.
+          expect(after.sum - before.sum).toBe(5)
+          expect(after.count - before.count).toBeLessThan(5)
+
+          // Inside a transaction the read is the transaction's own, never shared: it sees the
+          // transaction's append (a read on another connection would not, and on SQLite would
+          // wait for the transaction's end).
+          const inside = yield* Effect.either(sql.withTransaction(Effect.gen(function*() {
+            yield* store.append(request(`one-${id}`, ExpectedVersion.exact(1)))
+            return yield* Effect.fail(yield* store.streamVersion(`one-${id}`))
+          })))
+          expect(inside).toEqual(Either.left(2))
+          expect(yield* store.streamVersion(`one-${id}`)).toBe(1)
+        }))
+
       it.effect("stores many concurrent appends, combined, with every event once and in one order", () =>
         Effect.gen(function*() {
           const store = yield* EventStore.EventStore

@@ -217,6 +217,10 @@ export interface Dialect {
   readonly streamStates: (
     streamIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<StreamState>, SqlError, SqlClient.SqlClient>
+  /** The versions of the streams among these ids that have a row (any number of ids, in one statement). */
+  readonly streamVersions: (
+    streamIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<{ readonly id: string; readonly version: number }>, SqlError, SqlClient.SqlClient>
   /**
    * The stored events with these ids, each with the size of its append in its stream counted
    * only among the `window` versions either side of it: a retry of `window` events or fewer

@@ -9,7 +9,6 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { EventStore } from "../../EventStore.js"
 import type * as Position from "../../Position.js"
-import { isStorable } from "../prepareAppend.js"
 import { countLimit, verifyLimit } from "../readOptions.js"
 import * as StreamPages from "../streamPages.js"
 import * as Subscription from "../subscription.js"
@@ -61,12 +60,7 @@ export const make = (
           Effect.mapError(storeError("verify the store")),
           withSql
         ),
-      streamVersion: (streamId) =>
-        (isStorable(streamId) ? dialect.streamStates([streamId]) : Effect.succeed([])).pipe(
-          Effect.map((states) => states[0]?.version ?? 0),
-          Effect.mapError(storeError("read a stream's version")),
-          withSql
-        )
+      streamVersion: Reads.streamVersion(dialect, sql)
     }
     return StreamPages.attach(
       TransactionProbe.attach(store, Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)),

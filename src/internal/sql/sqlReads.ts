@@ -6,6 +6,9 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { EventDecodeError, EventStoreError } from "../../Errors.js"
@@ -13,13 +16,14 @@ import type { RecordedEvent } from "../../Events.js"
 import type { ReadStreamOptions } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Position from "../../Position.js"
+import * as GroupCommit from "../groupCommit.js"
 import { isStorable } from "../prepareAppend.js"
 import { validated } from "../readOptions.js"
 import * as StreamPages from "../streamPages.js"
 import type * as Subscription from "../subscription.js"
 import type { Dialect } from "./dialect.js"
 import { positionOf, readRows, readStreamPage } from "./rows.js"
-import { storeError } from "./shared.js"
+import { failWithSqlDefects, storeError } from "./shared.js"
 
 /** Events read from a stream per round trip. */
 const streamPageSize = StreamPages.pageSize
@@ -102,3 +106,53 @@ export const readStream = (dialect: Dialect) =>
         })
     )
   })
+
+/** How many version reads each statement of them took. */
+export const versionReadBatchSizes = Metric.histogram(
+  "effect_eventsourcing_version_read_batch_size",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 9 }),
+  "streamVersion reads per statement of the SQL event store"
+)
+
+/** Version reads of one batch at most. */
+const versionsPerRead = 500
+
+/**
+ * Reads a stream's version. Reads from outside a transaction that come while others are in
+ * flight share one statement, formed as appends' batches are (see `groupCommit.ts`): writers that
+ * each read a version before they append send one statement between them instead of one each. A
+ * shared read is as fresh as a read alone: it starts after every read in it was asked for. Inside
+ * a transaction, the read is the transaction's own.
+ */
+export const streamVersion = (dialect: Dialect, sql: SqlClient.SqlClient) => {
+  const versionsOf = (streamIds: ReadonlyArray<string>) =>
+    Effect.map(
+      failWithSqlDefects(dialect.streamVersions(streamIds)),
+      (rows) => new Map(rows.map((row) => [row.id, Number(row.version)]))
+    )
+  let reads = 0
+  const batches = GroupCommit.make<{ readonly streamId: string; readonly read: string }, Exit.Exit<number, SqlError>>({
+    inFlight: dialect.combined.inFlight,
+    maxItems: versionsPerRead,
+    maxWeight: Infinity,
+    weight: () => 1,
+    // Reads need no order among themselves: each its own key.
+    key: ({ read }) => read,
+    run: (batch) =>
+      Effect.zipRight(
+        Metric.update(versionReadBatchSizes, batch.length),
+        Effect.map(
+          Effect.exit(versionsOf([...new Set(batch.map(({ streamId }) => streamId))])),
+          (exit) => batch.map(({ streamId }) => Exit.map(exit, (versions) => versions.get(streamId) ?? 0))
+        )
+      ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+  })
+  return (streamId: string): Effect.Effect<number, EventStoreError> =>
+    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
+      if (!isStorable(streamId)) return Effect.succeed(0)
+      const read = Option.isSome(transaction)
+        ? Effect.map(versionsOf([streamId]), (versions) => versions.get(streamId) ?? 0)
+        : Effect.flatten(batches.submit({ streamId, read: String(reads++) }))
+      return read.pipe(Effect.mapError(storeError("read a stream's version")))
+    }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+}

@@ -105,6 +105,9 @@ export const streamStates = ({ tables: { entities, events } }: PgObjects): Diale
         }))
     )
 
+export const streamVersions = ({ tables: { entities } }: PgObjects): Dialect["streamVersions"] => (streamIds) =>
+  run<{ id: string; version: number }>(`SELECT id, version FROM ${entities} WHERE id = ANY($1::text[])`, [streamIds])
+
 export const staleStreams = ({ tables: { entities } }: PgObjects): Dialect["staleStreams"] => (streamIds) =>
   Effect.map(
     run<{ id: string }>(
@@ -154,11 +157,15 @@ export const missingTables = ({ tables }: PgObjects): Dialect["missingTables"] =
 /** The reads of the dialect, as the assembler gives them to the stores. */
 export const reads = (
   objects: PgObjects
-): Pick<Dialect, "readStream" | "readAll" | "head" | "countAfter" | "streamStates" | "eventsById"> => ({
+): Pick<
+  Dialect,
+  "readStream" | "readAll" | "head" | "countAfter" | "streamStates" | "streamVersions" | "eventsById"
+> => ({
   readStream: readStream(objects),
   readAll: readAll(objects),
   head: head(objects),
   countAfter: countAfter(objects),
   streamStates: streamStates(objects),
+  streamVersions: streamVersions(objects),
   eventsById: eventsById(objects)
 })

@@ -81,6 +81,13 @@ export const streamStates = ({ tables: { entities, events } }: SqliteObjects): D
       }))
   )
 
+// The ids as one JSON array: one statement text, prepared once, whatever their number.
+export const streamVersions = ({ tables: { entities } }: SqliteObjects): Dialect["streamVersions"] => (streamIds) =>
+  run<{ id: string; version: number }>(
+    `SELECT id, version FROM ${entities} WHERE id IN (SELECT value FROM json_each(?))`,
+    [JSON.stringify(streamIds)]
+  )
+
 export const eventsById =
   ({ columns, tables: { entities, events } }: SqliteObjects): Dialect["eventsById"] => (eventIds, window) =>
     Effect.map(
@@ -100,11 +107,15 @@ export const eventsById =
 /** The reads of the dialect, as the assembler gives them to the stores. */
 export const reads = (
   objects: SqliteObjects
-): Pick<Dialect, "readStream" | "readAll" | "head" | "countAfter" | "streamStates" | "eventsById"> => ({
+): Pick<
+  Dialect,
+  "readStream" | "readAll" | "head" | "countAfter" | "streamStates" | "streamVersions" | "eventsById"
+> => ({
   readStream: readStream(objects),
   readAll: readAll(objects),
   head: head(objects),
   countAfter: countAfter(objects),
   streamStates: streamStates(objects),
+  streamVersions: streamVersions(objects),
   eventsById: eventsById(objects)
 })
