@@ -14,7 +14,7 @@ import { causeCode } from "../dialect.js"
 
 /**
  * How a transaction waits for SQLite's write lock while another process holds it: it tries to
- * take it again after 1 ms, doubling up to 50 ms, for 30 seconds, and then fails with
+ * take it again at once, then after 1 ms, doubling up to 50 ms, for 30 seconds, and then fails with
  * `SQLITE_BUSY`. Between tries the fiber sleeps and gives the connection back, so the event loop
  * and the process's other fibers go on (a busy timeout would block them: better-sqlite3 waits
  * synchronously).
@@ -44,8 +44,14 @@ export const withImmediateTransaction = <A, E, R>(
     }
     return yield* Effect.scoped(Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
+        const scope = yield* Effect.scope
+        // The retries are set up only when the lock is taken: most transactions find it free.
         const connection = yield* restore(
-          Effect.retry(begin(sql, yield* Effect.scope), { schedule: lockWait, while: isBusy })
+          Effect.catchIf(
+            begin(sql, scope),
+            isBusy,
+            () => Effect.retry(begin(sql, scope), { schedule: lockWait, while: isBusy })
+          )
         )
         const exit = yield* Effect.exit(
           restore(Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]))
