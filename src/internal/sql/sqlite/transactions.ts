@@ -3,9 +3,9 @@
  * pause between the pages of a long read.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -37,51 +37,51 @@ const isBusy = (error: SqlError) => causeCode(error)?.startsWith("SQLITE_BUSY") 
 export const withImmediateTransaction = <A, E, R>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    if (Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))) {
-      return yield* sql.withTransaction(effect)
-    }
-    return yield* Effect.scoped(Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        const scope = yield* Effect.scope
-        // The retries are set up only when the lock is taken: most transactions find it free.
-        const connection = yield* restore(
-          Effect.catchIf(
-            begin(sql, scope),
-            isBusy,
-            () => Effect.retry(begin(sql, scope), { schedule: lockWait, while: isBusy })
+  Effect.flatMap(
+    Effect.serviceOption(SqlClient.TransactionConnection),
+    (outer) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Option.isSome(outer) ? sql.withTransaction(effect) : Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(
+            // The retries are set up only when the lock is taken: most transactions find it free.
+            restore(Effect.catchIf(begin(sql), isBusy, () =>
+              Effect.retry(begin(sql), { schedule: lockWait, while: isBusy }))),
+            ({ connection, scope }) =>
+              Effect.exit(restore(Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0])))
+                .pipe(
+                  Effect.flatMap((exit) =>
+                    end(connection, exit)
+                  ),
+                  Effect.ensuring(Scope.close(scope, Exit.void))
+                )
           )
-        )
-        const exit = yield* Effect.exit(
-          restore(Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]))
-        )
-        const rollback = Effect.ignore(connection.executeUnprepared("ROLLBACK", [], undefined))
-        if (Exit.isFailure(exit)) {
-          yield* rollback
-          return yield* exit
-        }
-        // A commit that fails leaves the transaction open: end it before reporting the failure.
-        yield* Effect.tapError(connection.executeUnprepared("COMMIT", [], undefined), () => rollback)
-        return yield* exit
-      })
-    ))
-  })
+        ))
+  )
 
 /**
- * Reserves the connection (for the life of `outer`) and takes the write lock; when the lock is
- * taken by another process, gives the connection back and fails.
+ * Reserves the connection in a scope of its own and takes the write lock; when the lock is taken
+ * by another process (or the fiber is interrupted meanwhile), gives the connection back and fails.
  */
-const begin = (sql: SqlClient.SqlClient, outer: Scope.Scope) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-    const connection = yield* Scope.extend(sql.reserve, scope)
-    return yield* Effect.as(
-      Effect.tapError(connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined), () =>
-        Scope.close(scope, Exit.void)),
-      connection
-    )
-  })
+const begin = (sql: SqlClient.SqlClient) =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.onError(
+      Effect.flatMap(
+        Scope.extend(sql.reserve, scope),
+        (connection) => Effect.as(connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined), { connection, scope })
+      ),
+      () => Scope.close(scope, Exit.void)
+    ))
+
+/** Commits after the effect succeeded, rolls back after it failed; its exit either way. */
+const end = <A, E>(connection: SqlConnection.Connection, exit: Exit.Exit<A, E>): Effect.Effect<A, E | SqlError> => {
+  const rollback = Effect.ignore(connection.executeUnprepared("ROLLBACK", [], undefined))
+  if (Exit.isFailure(exit)) return Effect.zipRight(rollback, exit)
+  // A commit that fails leaves the transaction open: end it before reporting the failure.
+  return Effect.zipRight(
+    Effect.tapError(connection.executeUnprepared("COMMIT", [], undefined), () => rollback),
+    exit
+  )
+}
 
 /**
  * Gives the event loop a turn (timers, I/O) between the pages of a long read: better-sqlite3
