@@ -7,8 +7,8 @@
  * lists each of them.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Either, Stream } from "effect"
-import { EventStore, ExpectedVersion } from "effect-eventsourcing"
+import { Chunk, Effect, Either, Schema, Stream } from "effect"
+import { CommandHandler, Decider, EventStore, ExpectedVersion } from "effect-eventsourcing"
 import type { Backend } from "../support/backends.js"
 import { backends } from "../support/backends.js"
 import { live } from "../support/live.js"
@@ -100,6 +100,18 @@ const appendOne = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVe
         store.append({ streamId, streamType: "thing", expectedVersion, events: [{ type: "New", data: {} }] })
       )
   )
+
+/** Streams of "thing", counted: what loading them (a page at a time) gives. */
+const things = CommandHandler.make(
+  Decider.make({
+    streamType: "thing",
+    events: Schema.TaggedStruct("New", {}),
+    initialState: 0,
+    decide: () => [],
+    evolve: (count: number) => count + 1
+  }),
+  { cache: false }
+)
 
 const failure = <A>(result: Either.Either<A, { readonly _tag: string; readonly message: string }>) =>
   Either.isLeft(result) ? { tag: result.left._tag, message: result.left.message } : { tag: "success", message: "" }
@@ -227,6 +239,38 @@ for (const backend of backends("plainwriters")) {
           expect(violations).toContainEqual({ _tag: "StaleVersion", streamId: behind, version: 1, lastVersion: 2 })
           expect(violations).toContainEqual({ _tag: "StaleVersion", streamId: ahead, version: 3, lastVersion: 1 })
           expect(violations).toContainEqual({ _tag: "StaleVersion", streamId: empty, version: 2, lastVersion: 0 })
+        }))
+
+      it.effect("a load that ends on the last event of a page still checks the stream's row", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const p = backend.placeholder
+          // As many events as a load's page holds (500): the load learns from its one extra row
+          // whether the stream goes on, instead of reading an empty page.
+          const fullPage = (streamId: string) =>
+            store.append({
+              streamId,
+              streamType: "thing",
+              expectedVersion: ExpectedVersion.noStream,
+              events: Array.from({ length: 500 }, () => ({ type: "New", data: {} }))
+            })
+          const whole = `page-${crypto.randomUUID()}`
+          yield* fullPage(whole)
+          expect(yield* things.load(whole)).toMatchObject({ state: 500, version: 500 })
+
+          const ahead = `page-ahead-${crypto.randomUUID()}`
+          yield* fullPage(ahead)
+          yield* raw(backend, `UPDATE ${backend.table("entities")} SET version = 501 WHERE id = ${p(1)}`, [ahead])
+          const short = yield* Effect.either(things.load(ahead))
+          expect(failure(short).tag).toBe("EventDecodeError")
+          expect(failure(short).message).toContain("says version 501")
+
+          const behind = `page-behind-${crypto.randomUUID()}`
+          yield* fullPage(behind)
+          yield* brokenStream(backend, behind, undefined, [501])
+          const beyond = yield* Effect.either(things.load(behind))
+          expect(failure(beyond).tag).toBe("EventDecodeError")
+          expect(failure(beyond).message).toContain("beyond its stream's version")
         }))
     })
   })
