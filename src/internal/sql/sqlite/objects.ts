@@ -6,9 +6,11 @@
  * built from text fixed once per store. The rest (projections, snapshots) use the tagged template.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { eventRowOf } from "../rows.js"
-import { runStatement, runValues } from "../shared.js"
 import type { Tables } from "../tables.js"
 
 export interface SqliteObjects {
@@ -40,13 +42,35 @@ export const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<
 
 export const placeholders = (count: number) => Array.from({ length: count }, () => "?").join(", ")
 
-/** Runs one of the store's statements with the `SqlClient` in context. */
-export const run = <A extends object>(query: string, values: ReadonlyArray<unknown>) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => runStatement<A>(sql, query, values))
+/**
+ * Runs a statement on the store's one connection, holding the connection while it runs.
+ * @effect/sql-sqlite-node gives the connection's permit back as soon as a statement has the
+ * connection, before the statement runs: a fiber that yields just then (its turn of the scheduler
+ * ended) runs its statement later, possibly inside another fiber's transaction, and reads what
+ * that transaction has not committed and may still roll back (a global read would hand a
+ * projection events that were never stored). Reserved, as a transaction reserves it, the
+ * connection is the statement's alone. Inside a transaction: the transaction's connection. To its
+ * end, as `runStatement` runs statements.
+ */
+const onConnection = <A>(
+  use: (connection: SqlConnection.Connection) => Effect.Effect<A, SqlError>
+): Effect.Effect<A, SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+        Effect.uninterruptible(
+          Option.isSome(transaction) ? use(transaction.value[0]) : Effect.scoped(Effect.flatMap(sql.reserve, use))
+        ))
+  )
+
+/** Runs one of the store's statements (see `onConnection`). */
+export const run = <A extends object>(
+  query: string,
+  values: ReadonlyArray<unknown>
+): Effect.Effect<ReadonlyArray<A>, SqlError, SqlClient.SqlClient> =>
+  onConnection((connection) => connection.execute(query, values, undefined))
 
 /** Runs one of the store's reads of event rows (selecting `columns`), taking its rows as values. */
 export const readEventRows = (query: string, values: ReadonlyArray<unknown>) =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => Effect.map(runValues(sql, query, values), (rows) => rows.map(eventRowOf))
-  )
+  onConnection((connection) => Effect.map(connection.executeValues(query, values), (rows) => rows.map(eventRowOf)))
