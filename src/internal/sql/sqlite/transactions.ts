@@ -60,17 +60,26 @@ export const withImmediateTransaction = <A, E, R>(
 
 /**
  * Reserves the connection in a scope of its own and takes the write lock; when the lock is taken
- * by another process (or the fiber is interrupted meanwhile), gives the connection back and fails.
+ * by another process, gives the connection back and fails. Interrupted once the lock is taken
+ * (before the transaction's effect could start), it rolls back before it gives the connection
+ * back: a connection given back with its transaction open would run other fibers' statements in it.
  */
 const begin = (sql: SqlClient.SqlClient) =>
-  Effect.flatMap(Scope.make(), (scope) =>
-    Effect.onError(
-      Effect.flatMap(
-        Scope.extend(sql.reserve, scope),
-        (connection) => Effect.as(connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined), { connection, scope })
-      ),
-      () => Scope.close(scope, Exit.void)
-    ))
+  Effect.flatMap(Scope.make(), (scope) => {
+    let begun: SqlConnection.Connection | undefined
+    return Effect.onError(
+      Effect.flatMap(Scope.extend(sql.reserve, scope), (connection) =>
+        Effect.uninterruptible(Effect.map(connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined), () => {
+          begun = connection
+          return { connection, scope }
+        }))),
+      () =>
+        Effect.zipRight(
+          begun === undefined ? Effect.void : Effect.ignore(begun.executeUnprepared("ROLLBACK", [], undefined)),
+          Scope.close(scope, Exit.void)
+        )
+    )
+  })
 
 /** Commits after the effect succeeded, rolls back after it failed; its exit either way. */
 const end = <A, E>(connection: SqlConnection.Connection, exit: Exit.Exit<A, E>): Effect.Effect<A, E | SqlError> => {
