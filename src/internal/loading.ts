@@ -142,7 +142,7 @@ const foldPages = <State>(
     let remaining = limit ?? Infinity
     while (!progress.done && remaining > 0) {
       const size = Math.min(remaining, StreamPages.pageSize)
-      const page = yield* readPage(streamId, next, size)
+      const page = yield* readPage(streamId, next, size, size === remaining)
       progress = yield* step(progress, page.events)
       if (progress.done) break
       if (page.broken !== undefined) return yield* Effect.fail(page.broken)

@@ -13,7 +13,9 @@ const pagesKey: unique symbol = Symbol.for("effect-eventsourcing/StreamPages")
 
 /**
  * Up to `size` events of a stream forward from version `from`. `broken`: the read stopped at a
- * row it cannot read, after `events`; `more`: the page is full, and more may follow.
+ * row it cannot read, after `events`; `more`: more events follow. `last`: the reader wants no
+ * more than this page (its limit ends here), so the page is not checked against the stream's end
+ * past what it asked for.
  */
 export interface Page {
   readonly events: ReadonlyArray<RecordedEvent>
@@ -21,7 +23,12 @@ export interface Page {
   readonly more: boolean
 }
 
-export type ReadPage = (streamId: string, from: number, size: number) => Effect.Effect<Page, EventStoreError>
+export type ReadPage = (
+  streamId: string,
+  from: number,
+  size: number,
+  last: boolean
+) => Effect.Effect<Page, EventStoreError>
 
 /** Events read per page. */
 export const pageSize = 500

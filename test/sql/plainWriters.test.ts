@@ -8,7 +8,7 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Either, Schema, Stream } from "effect"
-import { CommandHandler, Decider, EventStore, ExpectedVersion } from "effect-eventsourcing"
+import { CommandHandler, Decider, EventStore, ExpectedVersion, History } from "effect-eventsourcing"
 import type { Backend } from "../support/backends.js"
 import { backends } from "../support/backends.js"
 import { live } from "../support/live.js"
@@ -102,16 +102,14 @@ const appendOne = (streamId: string, expectedVersion: ExpectedVersion.ExpectedVe
   )
 
 /** Streams of "thing", counted: what loading them (a page at a time) gives. */
-const things = CommandHandler.make(
-  Decider.make({
-    streamType: "thing",
-    events: Schema.TaggedStruct("New", {}),
-    initialState: 0,
-    decide: () => [],
-    evolve: (count: number) => count + 1
-  }),
-  { cache: false }
-)
+const counted = Decider.make({
+  streamType: "thing",
+  events: Schema.TaggedStruct("New", {}),
+  initialState: 0,
+  decide: () => [],
+  evolve: (count: number) => count + 1
+})
+const things = CommandHandler.make(counted, { cache: false })
 
 const failure = <A>(result: Either.Either<A, { readonly _tag: string; readonly message: string }>) =>
   Either.isLeft(result) ? { tag: result.left._tag, message: result.left.message } : { tag: "success", message: "" }
@@ -271,6 +269,14 @@ for (const backend of backends("plainwriters")) {
           const beyond = yield* Effect.either(things.load(behind))
           expect(failure(beyond).tag).toBe("EventDecodeError")
           expect(failure(beyond).message).toContain("beyond its stream's version")
+
+          // A load that stops at a version reads no further: what lies past it is not its concern.
+          const stored = `page-stored-${crypto.randomUUID()}`
+          yield* fullPage(stored)
+          yield* raw(backend, `UPDATE ${backend.table("entities")} SET version = 600 WHERE id = ${p(1)}`, [stored])
+          expect(yield* History.stateAt(counted)(stored, { version: 500 })).toMatchObject({ state: 500, version: 500 })
+          expect(failure(yield* Effect.either(History.stateAt(counted)(stored, { version: 501 }))).message)
+            .toContain("says version 600")
         }))
     })
   })

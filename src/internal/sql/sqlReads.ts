@@ -30,23 +30,24 @@ const streamPageSize = StreamPages.pageSize
 
 /**
  * A page of a stream forward, for loading (see streamPages.ts): the events up to a row the store
- * cannot read, which is then reported with them. One row more than the page is asked for, so
- * that a page that ends the stream says so: a stream whose length is a multiple of the page
- * size is not read again for an empty page.
+ * cannot read, which is then reported with them. Unless it is the reader's last, one row more
+ * than the page is asked for, so that a page that ends the stream says so: a stream whose length
+ * is a multiple of the page size is not read again for an empty page.
  */
-export const readPage = (dialect: Dialect, sql: SqlClient.SqlClient): StreamPages.ReadPage => (streamId, from, size) =>
-  Effect.suspend((): Effect.Effect<StreamPages.Page, SqlError, SqlClient.SqlClient> =>
-    isStorable(streamId)
-      ? Effect.map(dialect.readStream(streamId, "forward", from, size + 1), (read) => {
-        const more = read.rows.length > size
-        // Read to its end, the page is checked against the stream's version (`readStreamPage`).
-        const { broken, events } = more
-          ? readStreamPage(streamId, "forward", from, size, { ...read, rows: read.rows.slice(0, size) })
-          : readStreamPage(streamId, "forward", from, size + 1, read)
-        return { events, broken: broken?.error, more: broken === undefined && more }
-      })
-      : Effect.succeed({ events: [], more: false })
-  ).pipe(Effect.mapError(storeError("read a stream")), Effect.provideService(SqlClient.SqlClient, sql))
+export const readPage =
+  (dialect: Dialect, sql: SqlClient.SqlClient): StreamPages.ReadPage => (streamId, from, size, last) =>
+    Effect.suspend((): Effect.Effect<StreamPages.Page, SqlError, SqlClient.SqlClient> =>
+      isStorable(streamId)
+        ? Effect.map(dialect.readStream(streamId, "forward", from, last ? size : size + 1), (read) => {
+          const more = !last && read.rows.length > size
+          // A page read to the stream's end is checked against the stream's version (`readStreamPage`).
+          const { broken, events } = more
+            ? readStreamPage(streamId, "forward", from, size, { ...read, rows: read.rows.slice(0, size) })
+            : readStreamPage(streamId, "forward", from, last ? size : size + 1, read)
+          return { events, broken: broken?.error, more: broken === undefined && more }
+        })
+        : Effect.succeed({ events: [], more: false })
+    ).pipe(Effect.mapError(storeError("read a stream")), Effect.provideService(SqlClient.SqlClient, sql))
 
 /**
  * A batch of the global order. A row the store cannot read (its stored JSON is broken, or it
