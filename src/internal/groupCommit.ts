@@ -32,8 +32,8 @@ export interface Options<I, O> {
   readonly maxItems: number
   readonly maxWeight: number
   readonly weight: (item: I) => number
-  /** Items with one key are never in one batch. */
-  readonly key: (item: I) => string
+  /** Items with one key are never in one batch; items without one (`undefined`) need no order. */
+  readonly key: (item: I) => string | undefined
   /** Runs a batch: one outcome per item, in their order. It cannot fail; a defect fails every item. */
   readonly run: (batch: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<O>>
 }
@@ -52,16 +52,24 @@ interface Entry<I, O> {
   state: "waiting" | "leading" | "taken"
 }
 
-/** How many items of each key are in flight (or lead a batch being formed). */
-const keyCounts = <I>(key: (item: I) => string) => {
+/** How many items of each key are in flight (or lead a batch being formed); items without a key are never held. */
+const keyCounts = <I>(keyOf: (item: I) => string | undefined) => {
   const counts = new Map<string, number>()
   return {
-    busy: (item: I) => counts.has(key(item)),
-    hold: (item: I) => void counts.set(key(item), (counts.get(key(item)) ?? 0) + 1),
+    busy: (item: I) => {
+      const key = keyOf(item)
+      return key !== undefined && counts.has(key)
+    },
+    hold: (item: I) => {
+      const key = keyOf(item)
+      if (key !== undefined) counts.set(key, (counts.get(key) ?? 0) + 1)
+    },
     letGo: (item: I) => {
-      const count = counts.get(key(item))! - 1
-      if (count === 0) counts.delete(key(item))
-      else counts.set(key(item), count)
+      const key = keyOf(item)
+      if (key === undefined) return
+      const count = counts.get(key)! - 1
+      if (count === 0) counts.delete(key)
+      else counts.set(key, count)
     }
   }
 }
@@ -79,12 +87,12 @@ const takeBatch = <I, O>(
 ) => {
   const batch = [first]
   const rest: Array<Entry<I, O>> = []
-  const keys = new Set([options.key(first.item)])
+  const keys = new Set<string | undefined>([options.key(first.item)])
   let weight = options.weight(first.item)
   for (const entry of waiting) {
     const key = options.key(entry.item)
     const itemWeight = options.weight(entry.item)
-    const fits = !keys.has(key) && !busy(entry.item) && batch.length < options.maxItems &&
+    const fits = (key === undefined || !keys.has(key)) && !busy(entry.item) && batch.length < options.maxItems &&
       weight + itemWeight <= options.maxWeight
     if (fits) {
       batch.push(entry)
@@ -92,7 +100,7 @@ const takeBatch = <I, O>(
     } else {
       rest.push(entry)
     }
-    keys.add(key)
+    if (key !== undefined) keys.add(key)
   }
   return { batch, rest }
 }
@@ -107,7 +115,11 @@ const handOut = <I, O>(batch: ReadonlyArray<Entry<I, O>>, exit: Exit.Exit<Readon
   return outcome(0)
 }
 
-export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
+/**
+ * What a group commit knows of its items: the batches in flight, the leaders still forming
+ * theirs, the waiting entries and the keys in flight; and the moves between those states.
+ */
+const makeSlots = <I, O>(options: Options<I, O>) => {
   /** Batches in flight, counting those whose leaders are still forming them. */
   let running = 0
   /** Leaders that have not yet taken their batch: callers that come meanwhile join it. */
@@ -115,15 +127,11 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
   let waiting: Array<Entry<I, O>> = []
   const { busy, hold, letGo } = keyCounts(options.key)
 
-  /** The waiting items that fit in a batch after `first`, taken out of the waiting ones. */
-  const takeAfter = (first: Entry<I, O>): ReadonlyArray<Entry<I, O>> => {
-    const { batch, rest } = takeBatch(options, first, waiting, busy)
-    waiting = rest
-    for (const entry of batch.slice(1)) {
-      entry.state = "taken"
-      hold(entry.item)
-    }
-    return batch
+  const startLeading = (entry: Entry<I, O>) => {
+    running++
+    forming++
+    hold(entry.item)
+    entry.state = "leading"
   }
 
   /**
@@ -139,19 +147,50 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
     Deferred.unsafeDone(next!.turn, Exit.succeed({ _tag: "Lead" }))
   }
 
-  const startLeading = (entry: Entry<I, O>) => {
-    running++
-    forming++
-    hold(entry.item)
-    entry.state = "leading"
-  }
-
   /** A batch ended (or a leader withdrew): its slot and its keys are free. */
   const release = (items: ReadonlyArray<I>) => {
     items.forEach(letGo)
     running--
     promote()
   }
+
+  return {
+    /** Whether an item can lead a batch at once: a slot free, nothing forming or waiting, its key free. */
+    leadsAtOnce: (item: I) => running < options.inFlight && forming === 0 && waiting.length === 0 && !busy(item),
+    startLeading,
+    release,
+    /** Queues an entry; a slot may be free while the oldest waiting items' keys are in flight. */
+    wait: (entry: Entry<I, O>) => {
+      waiting.push(entry)
+      promote()
+    },
+    /** A leader takes its batch: `first` and the waiting items that fit after it. */
+    take: (first: Entry<I, O>): ReadonlyArray<Entry<I, O>> => {
+      forming--
+      const { batch, rest } = takeBatch(options, first, waiting, busy)
+      waiting = rest
+      for (const entry of batch.slice(1)) {
+        entry.state = "taken"
+        hold(entry.item)
+      }
+      // What did not fit may start a batch of its own in a free slot.
+      promote()
+      return batch
+    },
+    /** A caller interrupted before its item ran: it leaves the queue, or gives up the lead it was told to take. */
+    withdraw: (entry: Entry<I, O>) => {
+      if (entry.state === "waiting") waiting = waiting.filter((other) => other !== entry)
+      // Told to lead but interrupted before it started: the next one leads instead.
+      else if (entry.state === "leading") {
+        forming--
+        release([entry.item])
+      }
+    }
+  }
+}
+
+export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
+  const slots = makeSlots(options)
 
   /**
    * Runs a batch led by `first` and hands out its outcomes; `first`'s own is returned. Alone,
@@ -162,14 +201,11 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
     Effect.zipRight(
       Effect.yieldNow(),
       Effect.suspend(() => {
-        forming--
-        const batch = takeAfter(first)
-        // What did not fit may start a batch of its own in a free slot.
-        promote()
+        const batch = slots.take(first)
         const items = batch.map((entry) => entry.item)
         return Effect.exit(batch.length === 1 ? restore(options.run(items)) : options.run(items)).pipe(
           Effect.flatMap((exit) => handOut(batch, exit)),
-          Effect.ensuring(Effect.sync(() => release(items)))
+          Effect.ensuring(Effect.sync(() => slots.release(items)))
         )
       })
     )
@@ -177,26 +213,15 @@ export const make = <I, O>(options: Options<I, O>): GroupCommit<I, O> => {
   const submit = (item: I): Effect.Effect<O> =>
     Effect.suspend(() => {
       const entry: Entry<I, O> = { item, turn: Deferred.unsafeMake<Turn<O>>(FiberId.none), state: "waiting" }
-      if (running < options.inFlight && forming === 0 && waiting.length === 0 && !busy(item)) {
-        startLeading(entry)
+      if (slots.leadsAtOnce(item)) {
+        slots.startLeading(entry)
         return Effect.uninterruptibleMask((restore) => lead(entry, restore))
       }
-      waiting.push(entry)
-      // A slot may be free while the oldest waiting items' keys are in flight.
-      promote()
+      slots.wait(entry)
       // Once told its turn, the caller acts on it whatever interrupts it: a leader's slot is not lost.
       return Effect.uninterruptibleMask((restore) =>
         restore(Deferred.await(entry.turn)).pipe(
-          Effect.onInterrupt(() =>
-            Effect.sync(() => {
-              if (entry.state === "waiting") waiting = waiting.filter((other) => other !== entry)
-              // Told to lead but interrupted before it started: the next one leads instead.
-              else if (entry.state === "leading") {
-                forming--
-                release([entry.item])
-              }
-            })
-          ),
+          Effect.onInterrupt(() => Effect.sync(() => slots.withdraw(entry))),
           Effect.flatMap((turn) => (turn._tag === "Done" ? turn.exit : lead(entry, restore)))
         )
       )

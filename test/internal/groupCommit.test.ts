@@ -12,7 +12,15 @@ interface Item {
 }
 
 /** A group commit whose batches are recorded, and each held until the test lets it go. */
-const recorded = (options: { readonly inFlight: number; readonly maxItems?: number; readonly maxWeight?: number }) =>
+const recorded = (
+  options: {
+    readonly inFlight: number
+    readonly maxItems?: number
+    readonly maxWeight?: number
+    /** Items without keys: no order among them. */
+    readonly keyless?: boolean
+  }
+) =>
   Effect.gen(function*() {
     const batches: Array<ReadonlyArray<string>> = []
     const gates: Array<Deferred.Deferred<void>> = []
@@ -21,7 +29,7 @@ const recorded = (options: { readonly inFlight: number; readonly maxItems?: numb
       maxItems: options.maxItems ?? 100,
       maxWeight: options.maxWeight ?? 1_000,
       weight: (item) => item.weight ?? 1,
-      key: (item) => item.key,
+      key: (item) => (options.keyless === true ? undefined : item.key),
       run: (batch) =>
         Effect.gen(function*() {
           batches.push(batch.map((item) => item.key))
@@ -46,6 +54,21 @@ describe("group commit", () => {
       expect(batches).toEqual([["a"]])
       yield* releaseNext
       expect(yield* Fiber.join(fiber)).toBe("done a")
+    }))
+
+  it.effect("puts items without keys in one batch and in flight at once, whatever they hold", () =>
+    Effect.gen(function*() {
+      const { batches, commit, releaseNext, settle } = yield* recorded({ inFlight: 2, keyless: true })
+      const first = yield* Effect.fork(commit.submit({ key: "a" }))
+      yield* settle
+      const more = yield* Effect.forEach(["a", "a"], (key) => Effect.fork(commit.submit({ key })))
+      yield* settle
+      // With keys, the two would wait for the first "a" and then go one batch each.
+      expect(batches).toEqual([["a"], ["a", "a"]])
+      yield* releaseNext
+      yield* releaseNext
+      expect(yield* Fiber.join(first)).toBe("done a")
+      expect(yield* Effect.forEach(more, Fiber.join)).toEqual(["done a", "done a"])
     }))
 
   it.effect("takes the items that came while a batch was in flight as the next batch, in their order", () =>

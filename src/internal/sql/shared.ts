@@ -3,6 +3,7 @@
  * of the database.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
@@ -27,13 +28,22 @@ export const runStatement = <A extends object>(
   query: string,
   values: ReadonlyArray<unknown> = []
 ): Effect.Effect<ReadonlyArray<A>, SqlError> =>
-  Effect.uninterruptible(Effect.flatMap(
+  Effect.uninterruptible(
+    onTransactionConnection(
+      (connection) => connection.execute(query, values, undefined),
+      sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform
+    )
+  )
+
+/** `use` on the connection of the transaction in context, if there is one; `outside` otherwise. */
+export const onTransactionConnection = <A, R>(
+  use: (connection: SqlConnection.Connection) => Effect.Effect<A, SqlError>,
+  outside: Effect.Effect<A, SqlError, R>
+): Effect.Effect<A, SqlError, R> =>
+  Effect.flatMap(
     Effect.serviceOption(SqlClient.TransactionConnection),
-    (transaction) =>
-      Option.isSome(transaction)
-        ? transaction.value[0].execute(query, values, undefined)
-        : sql.unsafe<A>(query, values as ReadonlyArray<never>).withoutTransform
-  ))
+    (transaction) => Option.isSome(transaction) ? use(transaction.value[0]) : outside
+  )
 
 /** Runs a statement like `runStatement`, its rows as arrays of values in the order of its columns. */
 export const runValues = (

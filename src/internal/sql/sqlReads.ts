@@ -137,20 +137,19 @@ export const streamVersion = (dialect: Dialect, sql: SqlClient.SqlClient) => {
       failWithSqlDefects(dialect.streamVersions(streamIds)),
       (rows) => new Map(rows.map((row) => [row.id, Number(row.version)]))
     )
-  let reads = 0
-  const batches = GroupCommit.make<{ readonly streamId: string; readonly read: string }, Exit.Exit<number, SqlError>>({
+  const batches = GroupCommit.make<string, Exit.Exit<number, SqlError>>({
     inFlight: dialect.combined.inFlight,
     maxItems: versionsPerRead,
     maxWeight: Infinity,
     weight: () => 1,
-    // Reads need no order among themselves: each its own key.
-    key: ({ read }) => read,
+    // Reads need no order among themselves.
+    key: () => undefined,
     run: (batch) =>
       Effect.zipRight(
         Metric.update(versionReadBatchSizes, batch.length),
         Effect.map(
-          Effect.exit(versionsOf([...new Set(batch.map(({ streamId }) => streamId))])),
-          (exit) => batch.map(({ streamId }) => Exit.map(exit, (versions) => versions.get(streamId) ?? 0))
+          Effect.exit(versionsOf([...new Set(batch)])),
+          (exit) => batch.map((streamId) => Exit.map(exit, (versions) => versions.get(streamId) ?? 0))
         )
       ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
   })
@@ -159,7 +158,7 @@ export const streamVersion = (dialect: Dialect, sql: SqlClient.SqlClient) => {
       if (!isStorable(streamId)) return Effect.succeed(0)
       const read = Option.isSome(transaction)
         ? Effect.map(versionsOf([streamId]), (versions) => versions.get(streamId) ?? 0)
-        : Effect.flatten(batches.submit({ streamId, read: String(reads++) }))
+        : Effect.flatten(batches.submit(streamId))
       return read.pipe(Effect.mapError(storeError("read a stream's version")))
     }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
 }

@@ -9,8 +9,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import { eventRowOf } from "../rows.js"
+import { onTransactionConnection } from "../shared.js"
 import type { Tables } from "../tables.js"
 
 export interface SqliteObjects {
@@ -57,11 +57,7 @@ const onConnection = <A>(
 ): Effect.Effect<A, SqlError, SqlClient.SqlClient> =>
   Effect.flatMap(
     SqlClient.SqlClient,
-    (sql) =>
-      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
-        Effect.uninterruptible(
-          Option.isSome(transaction) ? use(transaction.value[0]) : Effect.scoped(Effect.flatMap(sql.reserve, use))
-        ))
+    (sql) => Effect.uninterruptible(onTransactionConnection(use, Effect.scoped(Effect.flatMap(sql.reserve, use))))
   )
 
 /** Runs one of the store's statements (see `onConnection`). */
