@@ -80,6 +80,7 @@ export const layer = (
   const applicationName = options.applicationName ?? "effect-eventsourcing"
   return Layers.stores({
     tables: options.tables,
+    preparedStatements: options.preparedStatements,
     listener: options.listen === false ? undefined : Listener.make({
       url,
       applicationName: `${applicationName}-listener`,

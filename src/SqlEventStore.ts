@@ -79,6 +79,14 @@ export const defaultTableNames: TableNames = Tables.defaultTableNames
 export interface Options {
   /** Table names to use instead of the defaults (any subset). */
   readonly tables?: Partial<TableNames> | undefined
+  /**
+   * PostgreSQL: send the store's statements as named prepared statements, parsed and planned
+   * once per connection instead of once per call (default `true`; the manual's "Prepared
+   * statements", in `docs/04-backends.md`). Turn it off behind a connection pooler that cannot
+   * keep them, such as PgBouncer in transaction mode before 1.21. SQLite always prepares its
+   * statements.
+   */
+  readonly preparedStatements?: boolean | undefined
 }
 
 /**
@@ -90,7 +98,7 @@ export interface Options {
 export const make = (
   options?: Options
 ): Effect.Effect<EventStore, EventStoreError, SqlClient.SqlClient | Scope.Scope> =>
-  Effect.flatMap(Dialects.open(options?.tables), (dialect) => Internal.make(dialect))
+  Effect.flatMap(Dialects.open(options ?? {}), (dialect) => Internal.make(dialect))
 
 /**
  * The store, with the projection store that keeps checkpoints and the snapshot store in the same
@@ -102,7 +110,7 @@ export const make = (
 export const layer = (
   options?: Options
 ): Layer.Layer<EventStore | ProjectionStore | SnapshotStore, EventStoreError, SqlClient.SqlClient> =>
-  Layers.stores({ tables: options?.tables })
+  Layers.stores({ tables: options?.tables, preparedStatements: options?.preparedStatements })
 
 /**
  * How many appends each group commit of a SQL store took: 1 for an append that found the

@@ -36,7 +36,7 @@ describe("SQL rows", () => {
   it("reads rows of values in the order both dialects select their columns", () => {
     const tables = Tables.make(undefined)
     const keys = Object.keys(eventRowOf(Array.from({ length: 13 }, (_, index) => index)))
-    expect(selectedNames(PgObjects.objectsOf(tables).columns)).toEqual(keys)
+    expect(selectedNames(PgObjects.objectsOf(tables, true).columns)).toEqual(keys)
     expect(selectedNames(SqliteObjects.objectsOf(tables).columns)).toEqual(keys)
     expect(eventRowOf(Array.from({ length: 13 }, (_, index) => index))).toEqual(
       Object.fromEntries(keys.map((key, index) => [key, index]))

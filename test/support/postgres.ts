@@ -39,13 +39,21 @@ export const tablesIn = (schema: string): SqlEventStore.TableNames => ({
  * The PostgreSQL event store in a schema of its own, dropped when the layer is released; the
  * layer also provides the `SqlClient`.
  */
-export const isolatedLayer = (schema: string, options?: { readonly maxConnections?: number }) =>
+export const isolatedLayer = (
+  schema: string,
+  options?: { readonly maxConnections?: number; readonly preparedStatements?: boolean }
+) =>
   Layer.scopedDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`))))
   ).pipe(
     Layer.provideMerge(
-      PgEventStore.layer({ url: databaseUrl, tables: tablesIn(schema), maxConnections: options?.maxConnections ?? 10 })
+      PgEventStore.layer({
+        url: databaseUrl,
+        tables: tablesIn(schema),
+        maxConnections: options?.maxConnections ?? 10,
+        preparedStatements: options?.preparedStatements
+      })
     ),
     Layer.mapError((error) =>
       error.operation === "connect to PostgreSQL" ? unreachable(error.cause) : error

@@ -9,25 +9,35 @@ import type * as Scope from "effect/Scope"
 import { EventStoreError } from "../../Errors.js"
 import type { Dialect } from "./dialect.js"
 import * as Pg from "./pg.js"
+import { canPrepare } from "./pg/objects.js"
 import { storeError } from "./shared.js"
 import * as Sqlite from "./sqlite.js"
 import * as Tables from "./tables.js"
 
-/** The dialect of the client's database, for a store with these table names. */
+/** What a store asks of its dialect. */
+export interface Options {
+  /** Table names to use instead of the defaults (any subset). */
+  readonly tables?: Partial<Tables.TableNames> | undefined
+  /** PostgreSQL: whether the statements go as named prepared statements (default `true`). */
+  readonly preparedStatements?: boolean | undefined
+}
+
+/** The dialect of the client's database, for a store with these options. */
 const select = (
   sql: SqlClient.SqlClient,
-  names: Partial<Tables.TableNames> | undefined
+  options: Options
 ): Effect.Effect<Dialect, EventStoreError, Scope.Scope> =>
   sql.onDialectOrElse({
     pg: () => {
-      const tables = Tables.make(names, Tables.pgIdentifierBytes)
+      const tables = Tables.make(options.tables, Tables.pgIdentifierBytes)
+      const prepared = canPrepare(sql, options.preparedStatements ?? true)
       return Pg.defaultIsolation(sql).pipe(
-        Effect.flatMap((isolation) => Pg.make(tables, { isolation })),
+        Effect.flatMap((isolation) => Pg.make(tables, { isolation, prepared })),
         Effect.provideService(SqlClient.SqlClient, sql),
         Effect.mapError(storeError("connect to the database"))
       )
     },
-    sqlite: () => Effect.succeed(Sqlite.make(Tables.make(names))),
+    sqlite: () => Effect.succeed(Sqlite.make(Tables.make(options.tables))),
     orElse: () => Effect.dieMessage("The SQL event store supports PostgreSQL and SQLite clients only")
   })
 
@@ -35,11 +45,11 @@ const select = (
  * The dialect of the `SqlClient` in context, on a database migrated to what the stores need.
  */
 export const open = (
-  names: Partial<Tables.TableNames> | undefined
+  options: Options
 ): Effect.Effect<Dialect, EventStoreError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const dialect = yield* select(sql, names)
+    const dialect = yield* select(sql, options)
     const problems = dialect.nameProblems
     if (problems.length > 0) {
       return yield* new EventStoreError({ operation: "check the table names", cause: new Error(problems.join("; ")) })

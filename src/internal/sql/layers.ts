@@ -20,6 +20,8 @@ import type { TableNames } from "./tables.js"
 
 export interface Options extends SqlProjectionStore.Options {
   readonly tables?: Partial<TableNames> | undefined
+  /** PostgreSQL: whether the statements go as named prepared statements (default `true`). */
+  readonly preparedStatements?: boolean | undefined
   /** Tells the event store of appends by other processes (PostgreSQL's notifications). */
   readonly listener?: Listener | undefined
 }
@@ -32,7 +34,7 @@ export const stores = (
   options: Options
 ): Layer.Layer<EventStore | ProjectionStore | SnapshotStore, EventStoreError, SqlClient.SqlClient> =>
   Layer.scopedContext(Effect.gen(function*() {
-    const dialect = yield* Dialects.open(options.tables)
+    const dialect = yield* Dialects.open(options)
     const events = yield* SqlEventStore.make(dialect, options.listener)
     const projections = yield* SqlProjectionStore.make(dialect, options)
     const snapshots = yield* SqlSnapshotStore.make(dialect)

@@ -50,6 +50,8 @@ export const defaultIsolation = (sql: SqlClient.SqlClient) =>
 export interface Options {
   /** The server's default isolation level (`default_transaction_isolation`). */
   readonly isolation: string
+  /** Whether the statements go as named prepared statements (see `run` in pg/objects.ts). */
+  readonly prepared: boolean
 }
 
 export const make = (
@@ -60,7 +62,7 @@ export const make = (
 
 /** The dialect, from the modules of its statements (pg/). */
 const assemble = (tables: Tables, options: Options, notify: Effect.Effect<void>): Dialect => {
-  const objects = objectsOf(tables)
+  const objects = objectsOf(tables, options.prepared)
   return {
     tables,
     transaction: transaction(options.isolation === "read committed"),

@@ -81,11 +81,12 @@ const lockAndMoveStream = (
  * Takes the advisory locks of several streams in the order of their keys, so that two appends
  * to overlapping streams take them in the same order and cannot deadlock.
  */
-const lockStreams = ({ lockSpace }: PgObjects, streamIds: ReadonlyArray<string>) =>
+const lockStreams = (objects: PgObjects, streamIds: ReadonlyArray<string>) =>
   run(
+    objects,
     `SELECT count(pg_advisory_xact_lock(key)) AS locked
     FROM (SELECT DISTINCT hashtextextended($1 || id, 0) AS key FROM unnest($2::text[]) AS id ORDER BY key) AS keys`,
-    [lockSpace, streamIds]
+    [objects.lockSpace, streamIds]
   )
 
 /**
@@ -155,7 +156,7 @@ interface Appended {
 
 const appendOne = (objects: PgObjects, append: PreparedAppend, position: bigint | undefined, notifying: boolean) => {
   const { query, values } = appendStatement(objects, append, position, notifying)
-  return Effect.flatMap(run<Appended>(query, values), (rows) => {
+  return Effect.flatMap(run<Appended>(objects, query, values), (rows) => {
     const row = rows[0]
     // One statement inserts all of its rows or none: no rows means the checks failed.
     return row === undefined || row.version === null
@@ -167,10 +168,11 @@ const appendOne = (objects: PgObjects, append: PreparedAppend, position: bigint 
 }
 
 /** Checks a stream an append writes nothing to, holding its row until the transaction ends. */
-const checkUnchanged = ({ tables: { entities } }: PgObjects, append: PreparedAppend) =>
+const checkUnchanged = (objects: PgObjects, append: PreparedAppend) =>
   Effect.gen(function*() {
     const rows = yield* run<{ type: string; version: number }>(
-      `SELECT type, version FROM ${entities} WHERE id = $1 FOR SHARE`,
+      objects,
+      `SELECT type, version FROM ${objects.tables.entities} WHERE id = $1 FOR SHARE`,
       [append.streamId]
     )
     const row = rows[0]
@@ -223,7 +225,9 @@ const appendSeveral = (objects: PgObjects, appends: ReadonlyArray<PreparedAppend
       const writing = appends.some((append) => append.events.length > 0)
       const position = writing
         ? BigInt(
-          (yield* run<{ value: string }>(`SELECT nextval($1::regclass)::text AS value`, [objects.sequenceName]))[0]!
+          (yield* run<{ value: string }>(objects, `SELECT nextval($1::regclass)::text AS value`, [
+            objects.sequenceName
+          ]))[0]!
             .value
         )
         : undefined
@@ -274,7 +278,7 @@ export const makeAppend = (
     counted((alone) => {
       const query = alone ? statements.notifying : statements.quiet
       const stored = Effect.map(
-        run<CombinedRow>(query, combinedValues(objects, appends, alone)),
+        run<CombinedRow>(objects, query, combinedValues(objects, appends, alone)),
         (rows) => combinedResults(appends, rows)
       )
       return (readCommitted ? stored : inOwnTransaction(stored)).pipe(
