@@ -25,7 +25,7 @@ import type * as Subscription from "../subscription.js"
 import type { Dialect, EventRowWithAppendSize, Seen, StreamState } from "./dialect.js"
 import { AppendConflict, emptyResult } from "./dialect.js"
 import { toRecorded } from "./rows.js"
-import { failWithSqlDefects, storeError } from "./shared.js"
+import { failWithSqlDefects, storeError, withSqlClient } from "./shared.js"
 
 /**
  * How often an append whose refusal the store can no longer explain (the stream moved on to a
@@ -185,7 +185,7 @@ const runBatch = (dialect: Dialect, sql: SqlClient.SqlClient) =>
             result === undefined ? Exit.fail(new AppendConflict({})) : Exit.succeed([result])
           ))
       })
-  ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+  ).pipe(withSqlClient(sql))
 
 /** Appends in a batch hold at most this many events in all (past the first append). */
 const eventsPerBatch = 5_000
@@ -228,15 +228,18 @@ export const make = (
           ? attempt(dialect, prepared, attemptsAfterConflict)
           : afterAttempt(dialect, prepared, attemptsAfterConflict, outcome))
     }
+    const stored = (results: ReadonlyArray<AppendResult>) =>
+      results.some((result) => result.events.length > 0) ? PubSub.publish(wakeups, undefined) : Effect.void
+    // Written as a chain rather than a generator: an append's own fiber operations are what a
+    // batch of appends costs the client.
     return (requests: ReadonlyArray<AppendRequest>) =>
-      Effect.gen(function*() {
-        const context = yield* Metadata.current
+      Effect.flatMap(Metadata.current, (context) => {
         const prepared = prepareAppends(requests, context, () => crypto.randomUUID())
-        if (Either.isLeft(prepared)) return yield* prepared.left
-        if (prepared.right.length === 0) return []
-        const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
-        const results = yield* send(prepared.right, inTransaction)
-        if (results.some((result) => result.events.length > 0)) yield* PubSub.publish(wakeups, undefined)
-        return results
-      }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+        if (Either.isLeft(prepared)) return prepared.left
+        if (prepared.right.length === 0) return Effect.succeed([])
+        return Effect.flatMap(
+          Effect.serviceOption(SqlClient.TransactionConnection),
+          (transaction) => Effect.tap(send(prepared.right, Option.isSome(transaction)), stored)
+        )
+      }).pipe(withSqlClient(sql))
   })

@@ -14,7 +14,7 @@ import * as StreamPages from "../streamPages.js"
 import * as Subscription from "../subscription.js"
 import * as TransactionProbe from "../transactionProbe.js"
 import type { Dialect } from "./dialect.js"
-import { storeError } from "./shared.js"
+import { storeError, withSqlClient } from "./shared.js"
 import * as Appending from "./sqlAppend.js"
 import * as Reads from "./sqlReads.js"
 import type * as Tables from "./tables.js"
@@ -36,8 +36,7 @@ export const make = (
     const wakeups = yield* Subscription.makeWakeups
     if (listener !== undefined) yield* listener(tables, wakeups)
 
-    const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-      Effect.provideService(effect, SqlClient.SqlClient, sql)
+    const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => withSqlClient(sql)(effect)
     const appendMany = yield* Appending.make(dialect, wakeups)
     const batch = Reads.readBatch(dialect)
     const readAll = (after: Position.Position, size: number) => withSql(batch(after, size))

@@ -19,7 +19,7 @@ import { leadInProcess } from "../leadInProcess.js"
 import * as RunnerSupport from "../projectionRunnerSupport.js"
 import type { Dialect } from "./dialect.js"
 import type * as PgLeads from "./pgLeads.js"
-import { execute, failWithSqlDefects, storeError } from "./shared.js"
+import { execute, failWithSqlDefects, storeError, withSqlClient } from "./shared.js"
 
 export interface Options {
   /**
@@ -37,7 +37,7 @@ export const make = (
     const sql = yield* SqlClient.SqlClient
     const statements = dialect.projections
     const committed = yield* PubSub.sliding<void>(1)
-    const withSql = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, SqlClient.SqlClient, sql)
+    const withSql = withSqlClient(sql)
     const projections = sql.literal(dialect.tables.projections)
     const deadLetters = sql.literal(dialect.tables.deadLetters)
 

@@ -23,7 +23,7 @@ import * as StreamPages from "../streamPages.js"
 import type * as Subscription from "../subscription.js"
 import type { Dialect } from "./dialect.js"
 import { positionOf, readRows, readStreamPage } from "./rows.js"
-import { failWithSqlDefects, storeError } from "./shared.js"
+import { failWithSqlDefects, storeError, withSqlClient } from "./shared.js"
 
 /** Events read from a stream per round trip. */
 const streamPageSize = StreamPages.pageSize
@@ -47,7 +47,7 @@ export const readPage =
           return { events, broken: broken?.error, more: broken === undefined && more }
         })
         : Effect.succeed({ events: [], more: false })
-    ).pipe(Effect.mapError(storeError("read a stream")), Effect.provideService(SqlClient.SqlClient, sql))
+    ).pipe(Effect.mapError(storeError("read a stream")), withSqlClient(sql))
 
 /**
  * A batch of the global order. A row the store cannot read (its stored JSON is broken, or it
@@ -151,7 +151,7 @@ export const streamVersion = (dialect: Dialect, sql: SqlClient.SqlClient) => {
           Effect.exit(versionsOf([...new Set(batch)])),
           (exit) => batch.map((streamId) => Exit.map(exit, (versions) => versions.get(streamId) ?? 0))
         )
-      ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      ).pipe(withSqlClient(sql))
   })
   return (streamId: string): Effect.Effect<number, EventStoreError> =>
     Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
@@ -160,5 +160,5 @@ export const streamVersion = (dialect: Dialect, sql: SqlClient.SqlClient) => {
         ? Effect.map(versionsOf([streamId]), (versions) => versions.get(streamId) ?? 0)
         : Effect.flatten(batches.submit(streamId))
       return read.pipe(Effect.mapError(storeError("read a stream's version")))
-    }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    }).pipe(withSqlClient(sql))
 }
