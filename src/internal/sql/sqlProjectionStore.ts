@@ -105,7 +105,7 @@ export const make = (
                 execute(sql`DELETE FROM ${deadLetters} WHERE projection = ${projection}`)
               ),
               storeError("reset a projection")
-            ))
+            ).pipe(withSql))
         )
     }
     return RunnerSupport.attach(store, {

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { SnapshotStore, StoredSnapshot } from "../../SnapshotStore.js"
 import type { Dialect } from "./dialect.js"
-import { execute, storeError } from "./shared.js"
+import { execute, storeError, withSqlClient } from "./shared.js"
 
 interface SnapshotRow {
   readonly stream_id: string
@@ -26,6 +26,7 @@ export const make = (dialect: Dialect): Effect.Effect<SnapshotStore, never, SqlC
   Effect.map(SqlClient.SqlClient, (sql) => {
     const snapshots = sql.literal(dialect.tables.snapshots)
     const now = sql.literal(dialect.currentTimestamp)
+    const withSql = withSqlClient(sql)
 
     const store: SnapshotStore = {
       read: (streamId, options) =>
@@ -40,7 +41,8 @@ export const make = (dialect: Dialect): Effect.Effect<SnapshotStore, never, SqlC
           } ORDER BY version DESC, created_at DESC LIMIT 1`
         ).pipe(
           Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toStored)),
-          Effect.mapError(storeError("read a snapshot"))
+          Effect.mapError(storeError("read a snapshot")),
+          withSql
         ),
 
       write: (snapshot) => {
@@ -57,18 +59,24 @@ export const make = (dialect: Dialect): Effect.Effect<SnapshotStore, never, SqlC
           sql`DELETE FROM ${snapshots}
           WHERE stream_id = ${snapshot.streamId} AND schema_id = ${snapshot.schemaId} AND version < ${snapshot.version}`
         )
-        return Effect.zipRight(upsert, older).pipe(Effect.asVoid, Effect.mapError(storeError("write a snapshot")))
+        return Effect.zipRight(upsert, older).pipe(
+          Effect.asVoid,
+          Effect.mapError(storeError("write a snapshot")),
+          withSql
+        )
       },
 
       delete: (streamId) =>
         execute(sql`DELETE FROM ${snapshots} WHERE stream_id = ${streamId}`).pipe(
           Effect.asVoid,
-          Effect.mapError(storeError("delete a stream's snapshots"))
+          Effect.mapError(storeError("delete a stream's snapshots")),
+          withSql
         ),
 
       deleteAll: execute(sql`DELETE FROM ${snapshots}`).pipe(
         Effect.asVoid,
-        Effect.mapError(storeError("delete all snapshots"))
+        Effect.mapError(storeError("delete all snapshots")),
+        withSql
       )
     }
     return store

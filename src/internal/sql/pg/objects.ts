@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import type { Dialect } from "../dialect.js"
 import type { EventRow } from "../rows.js"
 import { eventRowOf } from "../rows.js"
-import { onTransactionConnection, runStatement, runValues } from "../shared.js"
+import { onHeldConnection, runStatement, runValues } from "../shared.js"
 import type { Tables } from "../tables.js"
 import { quote, schemaOf } from "../tables.js"
 
@@ -136,7 +136,7 @@ const runPrepared = (
   const use = (connection: SqlConnection.Connection) =>
     // A fresh config per call: node-postgres writes the values and callback into it.
     connection.execute({ ...config } as unknown as string, values, undefined)
-  return Effect.uninterruptible(onTransactionConnection(use, Effect.scoped(Effect.flatMap(sql.reserve, use))))
+  return onHeldConnection(sql, use)
 }
 
 /**

@@ -10,7 +10,7 @@ import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import { eventRowOf } from "../rows.js"
-import { onTransactionConnection } from "../shared.js"
+import { onHeldConnection } from "../shared.js"
 import type { Tables } from "../tables.js"
 
 export interface SqliteObjects {
@@ -42,23 +42,11 @@ export const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<
 
 export const placeholders = (count: number) => Array.from({ length: count }, () => "?").join(", ")
 
-/**
- * Runs a statement on the store's one connection, holding the connection while it runs.
- * @effect/sql-sqlite-node gives the connection's permit back as soon as a statement has the
- * connection, before the statement runs: a fiber that yields just then (its turn of the scheduler
- * ended) runs its statement later, possibly inside another fiber's transaction, and reads what
- * that transaction has not committed and may still roll back (a global read would hand a
- * projection events that were never stored). Reserved, as a transaction reserves it, the
- * connection is the statement's alone. Inside a transaction: the transaction's connection. To its
- * end, as `runStatement` runs statements.
- */
+/** Runs `use` on the store's one connection, held while it runs (see `onHeldConnection`). */
 const onConnection = <A>(
   use: (connection: SqlConnection.Connection) => Effect.Effect<A, SqlError>
 ): Effect.Effect<A, SqlError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => Effect.uninterruptible(onTransactionConnection(use, Effect.scoped(Effect.flatMap(sql.reserve, use))))
-  )
+  Effect.flatMap(SqlClient.SqlClient, (sql) => onHeldConnection(sql, use))
 
 /** Runs one of the store's statements (see `onConnection`). */
 export const run = <A extends object>(
