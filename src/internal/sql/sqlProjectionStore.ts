@@ -29,6 +29,26 @@ export interface Options {
   readonly lockSession?: Effect.Effect<PgLeads.LockSession, unknown, Scope.Scope> | undefined
 }
 
+/**
+ * The right to run a projection: within the process first (a session's locks are its own: two
+ * runners in one process would both get the same lock), then across processes.
+ */
+const makeLead = (
+  statements: Dialect["projections"],
+  options: Options | undefined
+): Effect.Effect<RunnerSupport.RunnerSupport["lead"], never, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const inProcess = leadInProcess()
+    const acrossProcesses = statements.acrossProcesses === undefined
+      ? undefined
+      : yield* statements.acrossProcesses(options?.lockSession)
+    return (projection) =>
+      Effect.zipRight(
+        inProcess(projection),
+        acrossProcesses === undefined ? Effect.succeed(Effect.never) : acrossProcesses(projection)
+      )
+  })
+
 export const make = (
   dialect: Dialect,
   options?: Options
@@ -51,17 +71,7 @@ export const make = (
         )
       ) as Effect.Effect<A, E | EventStoreError, R>
 
-    const inProcess = leadInProcess()
-    const acrossProcesses = statements.acrossProcesses === undefined
-      ? undefined
-      : yield* statements.acrossProcesses(options?.lockSession)
-    // Within the process first (a session's locks are its own: two runners in one process would
-    // both get the same lock), then across processes.
-    const lead: RunnerSupport.RunnerSupport["lead"] = (projection) =>
-      Effect.zipRight(
-        inProcess(projection),
-        acrossProcesses === undefined ? Effect.succeed(Effect.never) : acrossProcesses(projection)
-      )
+    const lead = yield* makeLead(statements, options)
 
     const store: ProjectionStore = {
       checkpoint: (projection) =>

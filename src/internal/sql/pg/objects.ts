@@ -100,12 +100,7 @@ export const run = <A extends object>(
   query: string,
   values: ReadonlyArray<unknown>
 ): Effect.Effect<ReadonlyArray<A>, SqlError, SqlClient.SqlClient> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => {
-    const name = objects.prepared ? preparedName(query) : undefined
-    return name === undefined
-      ? runStatement<A>(sql, query, values)
-      : runPrepared(sql, { text: query, name }, values) as Effect.Effect<ReadonlyArray<A>, SqlError>
-  })
+  runOwn(objects, query, values, "objects") as Effect.Effect<ReadonlyArray<A>, SqlError, SqlClient.SqlClient>
 
 /** Runs one of the store's reads of event rows (selecting `columns`), taking its rows as values. */
 export const readEventRows = (
@@ -113,12 +108,19 @@ export const readEventRows = (
   query: string,
   values: ReadonlyArray<unknown>
 ): Effect.Effect<Array<EventRow>, SqlError, SqlClient.SqlClient> =>
+  Effect.map(runOwn(objects, query, values, "array"), (rows) => rows.map(eventRowOf))
+
+/** A store statement, prepared by name when the store prepares them, its rows as objects or arrays. */
+const runOwn = (
+  objects: PgObjects,
+  query: string,
+  values: ReadonlyArray<unknown>,
+  rows: "objects" | "array"
+): Effect.Effect<ReadonlyArray<any>, SqlError, SqlClient.SqlClient> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => {
     const name = objects.prepared ? preparedName(query) : undefined
-    const rows = name === undefined
-      ? runValues(sql, query, values)
-      : runPrepared(sql, { text: query, name, rowMode: "array" }, values)
-    return Effect.map(rows, (rows) => rows.map(eventRowOf))
+    if (name === undefined) return rows === "array" ? runValues(sql, query, values) : runStatement(sql, query, values)
+    return runPrepared(sql, rows === "array" ? { text: query, name, rowMode: "array" } : { text: query, name }, values)
   })
 
 /** The part of node-postgres's query config the store uses. */
